@@ -1,0 +1,3 @@
+"""KPI families. Importing this package registers every KPI (see registry.py)."""
+
+# Each family module registers its KPIs on import; add new families here.

@@ -1,0 +1,232 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import F, Q
+from django_countries.fields import CountryField
+
+from billing.regions import Region, region_of
+
+CURRENCY_CODE = RegexValidator(r"^[A-Z]{3}$", "Use a three-letter ISO currency code such as USD.")
+
+
+class AcquisitionChannel(models.TextChoices):
+    ORGANIC = "organic", "Organic"
+    SEARCH = "search", "Search"
+    SOCIAL = "social", "Social media"
+    REFERRAL = "referral", "Referral"
+    PAID_ADS = "paid_ads", "Paid ads"
+    PARTNER = "partner", "Partner bundle"
+
+
+class Listener(models.Model):
+    """An end user of the streaming platform: the paying customer of the KPIs."""
+
+    email = models.EmailField(unique=True)
+    display_name = models.CharField(max_length=120)
+    country = CountryField(db_index=True)
+    birth_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    signed_up_at = models.DateTimeField(db_index=True)
+    acquisition_channel = models.CharField(
+        max_length=16, choices=AcquisitionChannel.choices, default=AcquisitionChannel.ORGANIC
+    )
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(birth_year__isnull=True) | Q(birth_year__gte=1900, birth_year__lte=2100),
+                name="listener_birth_year_plausible",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} <{self.email}>"
+
+    @property
+    def region(self) -> str | None:
+        return region_of(str(self.country))
+
+    @property
+    def region_label(self) -> str:
+        slug = self.region
+        return Region(slug).label if slug else "—"
+
+
+class Tier(models.TextChoices):
+    FREE = "free", "Free"
+    INDIVIDUAL = "individual", "Individual"
+    DUO = "duo", "Duo"
+    FAMILY = "family", "Family"
+    STUDENT = "student", "Student"
+
+
+class BillingPeriod(models.TextChoices):
+    MONTHLY = "monthly", "Monthly"
+    ANNUAL = "annual", "Annual"
+
+
+class Plan(models.Model):
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=80)
+    tier = models.CharField(max_length=16, choices=Tier.choices)
+    price = models.DecimalField(max_digits=10, decimal_places=2, help_text="List price per billing period.")
+    currency = models.CharField(max_length=3, default="USD", validators=[CURRENCY_CODE])
+    billing_period = models.CharField(
+        max_length=10, choices=BillingPeriod.choices, default=BillingPeriod.MONTHLY
+    )
+    trial_days = models.PositiveSmallIntegerField(default=0)
+    is_active = models.BooleanField(default=True, help_text="Offered to new subscribers.")
+
+    class Meta:
+        ordering = ["price", "code"]
+        constraints = [
+            # The free tier costs nothing; every other tier costs something.
+            models.CheckConstraint(
+                condition=Q(tier=Tier.FREE, price=0) | (~Q(tier=Tier.FREE) & Q(price__gt=0)),
+                name="plan_price_matches_tier",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_free(self) -> bool:
+        return self.tier == Tier.FREE
+
+    @property
+    def monthly_price(self) -> Decimal:
+        return monthly_amount(self.price, self.billing_period)
+
+
+def monthly_amount(price: Decimal, billing_period: str) -> Decimal:
+    """The MRR contribution of a price: annual prices count one twelfth a month."""
+    return price / 12 if billing_period == BillingPeriod.ANNUAL else price
+
+
+class CancelReason(models.TextChoices):
+    TOO_EXPENSIVE = "too_expensive", "Too expensive"
+    NOT_USING = "not_using", "Not using it enough"
+    SWITCHED = "switched", "Switched to another service"
+    PAYMENT_FAILED = "payment_failed", "Payment failed"
+    PLAN_CHANGE = "plan_change", "Changed plan"
+    OTHER = "other", "Other"
+
+
+class Subscription(models.Model):
+    """A listener on a plan over `[started_at, ended_at)`; an open end means ongoing.
+
+    `ended_at` may lie in the future: a cancellation at period end keeps the
+    subscription active until the paid period runs out.
+    """
+
+    listener = models.ForeignKey(Listener, on_delete=models.CASCADE, related_name="subscriptions")
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
+    started_at = models.DateTimeField()
+    trial_ends_at = models.DateTimeField(null=True, blank=True)
+    current_period_end = models.DateTimeField(
+        null=True, blank=True, help_text="End of the trial or of the last paid period."
+    )
+    ended_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    price = models.DecimalField(max_digits=10, decimal_places=2, help_text="Price agreed per billing period.")
+    billing_period = models.CharField(
+        max_length=10, choices=BillingPeriod.choices, default=BillingPeriod.MONTHLY
+    )
+    auto_renew = models.BooleanField(default=True)
+    cancel_reason = models.CharField(max_length=20, choices=CancelReason.choices, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["listener", "started_at"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(price__gte=0), name="subscription_price_not_negative"),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gt=F("started_at")),
+                name="subscription_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(trial_ends_at__isnull=True) | Q(trial_ends_at__gt=F("started_at")),
+                name="subscription_trial_ends_after_start",
+            ),
+            models.UniqueConstraint(
+                fields=["listener"],
+                condition=Q(ended_at__isnull=True),
+                name="subscription_one_open_per_listener",
+                violation_error_message="This listener already has an open subscription.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.listener.display_name} on {self.plan.name}"
+
+    @property
+    def monthly_amount(self) -> Decimal:
+        return monthly_amount(self.price, self.billing_period)
+
+    def is_active_at(self, at) -> bool:
+        return self.started_at <= at and (self.ended_at is None or at < self.ended_at)
+
+    def is_paid_at(self, at) -> bool:
+        in_trial = self.trial_ends_at is not None and at < self.trial_ends_at
+        return self.is_active_at(at) and self.price > 0 and not in_trial
+
+
+class PaymentMethod(models.TextChoices):
+    CARD = "card", "Credit card"
+    DEBIT_CARD = "debit_card", "Debit card"
+    PAYPAL = "paypal", "PayPal"
+    GIFT_CARD = "gift_card", "Gift card"
+    APPLE_PAY = "apple_pay", "Apple Pay"
+    GOOGLE_PAY = "google_pay", "Google Pay"
+
+
+class PaymentStatus(models.TextChoices):
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    PENDING = "pending", "Pending"
+    REFUNDED = "refunded", "Refunded"
+
+
+class Payment(models.Model):
+    """One payment attempt. Failed attempts are rows too: the failure rate needs them."""
+
+    listener = models.ForeignKey(Listener, on_delete=models.PROTECT, related_name="payments")
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="payments")
+    amount = models.DecimalField(max_digits=10, decimal_places=2)
+    currency = models.CharField(max_length=3, default="USD", validators=[CURRENCY_CODE])
+    method = models.CharField(max_length=16, choices=PaymentMethod.choices)
+    status = models.CharField(max_length=12, choices=PaymentStatus.choices, db_index=True)
+    paid_at = models.DateTimeField(db_index=True, help_text="The instant of the attempt.")
+    refunded_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    idempotency_key = models.CharField(max_length=80, unique=True)
+
+    class Meta:
+        ordering = ["-paid_at", "-id"]
+        permissions = [("refund_payment", "Can refund payments")]
+        indexes = [models.Index(fields=["listener", "paid_at"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(period_end__gt=F("period_start")), name="payment_period_ends_after_start"
+            ),
+            # A refund date exactly when the payment is refunded, never before the payment.
+            models.CheckConstraint(
+                condition=(
+                    Q(status=PaymentStatus.REFUNDED, refunded_at__isnull=False, refunded_at__gte=F("paid_at"))
+                    | (~Q(status=PaymentStatus.REFUNDED) & Q(refunded_at__isnull=True))
+                ),
+                name="payment_refund_date_iff_refunded",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency} {self.get_status_display().lower()} on {self.paid_at:%Y-%m-%d}"
+
+    @property
+    def counts_as_revenue(self) -> bool:
+        return self.status in (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED)
