@@ -23,7 +23,10 @@ FAMILIES: dict[str, str] = {
     "geography": "Geography",
     "cohorts": "Cohorts",
 }
-FILTERS = ("country", "region", "plan", "device", "genre")
+# Parameters a KPI may accept besides its period; `grain` is the bucket size of a series
+# ("day", "week", "month"), the rest narrow what is counted.
+FILTERS = ("country", "region", "plan", "device", "genre", "grain")
+GRAINS = ("day", "week", "month")
 CHART_KINDS = ("line", "bar", "stacked-bar", "horizontal-bar", "doughnut", "heatmap", "table")
 UNITS = ("count", "minutes", "ms", "seconds", "money", "ratio", "index", "text", "date")
 
