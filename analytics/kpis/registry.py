@@ -129,6 +129,34 @@ def kpi(
     return register
 
 
+_REFERENCES: dict[str, Callable[..., KpiResult]] = {}
+
+
+def reference(slug: str) -> Callable[[Callable[..., KpiResult]], Callable[..., KpiResult]]:
+    """Register the raw-data implementation of a KPI (same signature, same result).
+
+    Pages read rollups; the reference reads the source tables directly. Tests prove
+    both agree and benchmarks time both. A KPI that reads source tables already
+    registers its own function here too.
+    """
+
+    def register(fn: Callable[..., KpiResult]) -> Callable[..., KpiResult]:
+        if slug in _REFERENCES:
+            raise ValueError(f"Reference for KPI {slug!r} registered twice")
+        _REFERENCES[slug] = fn
+        return fn
+
+    return register
+
+
+def get_reference(slug: str) -> Callable[..., KpiResult]:
+    _load()
+    try:
+        return _REFERENCES[slug]
+    except KeyError:
+        raise UnknownKpi(f"No reference implementation for KPI {slug!r}.") from None
+
+
 def _load() -> None:
     # Importing the family modules registers their KPIs.
     from analytics import kpis  # noqa: F401
