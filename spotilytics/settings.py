@@ -114,7 +114,7 @@ INSTALLED_APPS = [
     "unfold.contrib.filters",
     "unfold.contrib.forms",
     "unfold.contrib.import_export",
-    "django.contrib.admin",
+    "spotilytics.apps.SpotilyticsAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -128,7 +128,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     # django-chartjs is used as a library only: its app would serve an old Chart.js.
-    "spotilytics",
+    "spotilytics.apps.SpotilyticsConfig",
     "billing",
     "catalog",
     "analytics",
