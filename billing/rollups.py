@@ -1,0 +1,509 @@
+"""Revenue rollups: pre-aggregated subscription and payment tables the KPI pages read.
+
+`refresh` recomputes them from `Subscription` and `Payment` (both change at any time:
+refunds, cancellations, plan changes), so a re-run over the same data writes the same
+rows. Tables (models in `billing.models`):
+
+- `SubscriberDay`: per local day, country and plan, the listeners, paying listeners and
+  12 x MRR as of the day's first instant. Each listener counts once, under the plan of
+  its primary active subscription (paid before unpaid, then the larger amount, the later
+  start, the higher id); listeners without an active subscription have no plan.
+- `PaymentDay` / `PaymentMonth`: attempts, successes, failures and gross by the day of
+  `paid_at`, refunds by the day of `refunded_at`, per country, plan and method.
+- `MrrMonth`: each month's MRR movements per country, from every listener's MRR at the
+  first instant of the month and of the next month (of the day after `today` for the
+  month in progress).
+- `TrialMonth`: trials by start month, country and plan; only trials ended by the end
+  of `today` count.
+
+Recurring amounts are annualized (12 x MRR) so they stay exact two-decimal numbers; the
+KPIs divide by 12 once, after summing. The sweep over days keeps every listener's state
+in memory and recomputes only the listeners whose subscriptions or sign-up changed
+between two day starts, so a full refresh reads each subscription once.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Count, DecimalField, F, Max, Min, Q, Sum
+from django.db.models.functions import Coalesce
+
+from analytics.kpis import _time
+from billing.models import (
+    BillingPeriod,
+    Listener,
+    MrrMonth,
+    Payment,
+    PaymentDay,
+    PaymentMonth,
+    PaymentStatus,
+    SubscriberDay,
+    Subscription,
+    TrialMonth,
+)
+
+Progress = Callable[[str, int, int], None]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_REVENUE_STATUSES = (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED)
+_MONEY = DecimalField(max_digits=16, decimal_places=2)
+_BATCH = 2000
+
+# (start, end, paid_from, arr_cents, id, plan_id); instants in epoch microseconds,
+# `end` None while open, `paid_from` None when the subscription is never paid.
+_Sub = tuple[int, int | None, int | None, int, int, int]
+
+
+def refresh(
+    *, since: date | None = None, full: bool = False, today: date, progress: Progress | None = None
+) -> dict[str, int]:
+    """Recompute the revenue rollups from the source tables; returns rows written per table.
+
+    `full` recomputes everything; `since` recomputes from the first day of its month;
+    otherwise the window starts at the first day of the month before `today`'s month
+    (subscriptions and refunds are often edited after the fact), or earlier when the
+    last refresh is older than that. One transaction per day and per month, so pages
+    keep reading consistent days while a refresh runs.
+    """
+    written = dict.fromkeys(
+        ("subscriber_days", "payment_days", "payment_months", "mrr_months", "trial_months"), 0
+    )
+    first = _first_data_day()
+    last_state_day = today + _time.ONE_DAY
+    if first is None:
+        with transaction.atomic():
+            for model in (SubscriberDay, PaymentDay, PaymentMonth, MrrMonth, TrialMonth):
+                model.objects.all().delete()
+        return written
+
+    watermark = SubscriberDay.objects.aggregate(last=Max("day"))["last"]
+    if full or watermark is None:
+        begin = first
+    elif since is not None:
+        begin = since
+    else:
+        begin = min(_time.add_months(_time.month_start(today), -1), watermark)
+    begin = _time.month_start(max(begin, first))
+    begin = min(begin, _time.month_start(today))
+    last_payment_day = max(today, _last_payment_day() or today)
+
+    written["trial_months"] = _refresh_trials(begin=begin, today=today, progress=progress)
+    days_written = _refresh_days(
+        begin=begin,
+        last_state_day=last_state_day,
+        last_payment_day=last_payment_day,
+        today=today,
+        progress=progress,
+    )
+    for key, count in days_written.items():
+        written[key] += count
+
+    with transaction.atomic():
+        # Rows past the new horizon came from a refresh run with a later `today`.
+        SubscriberDay.objects.filter(day__gt=last_state_day).delete()
+        PaymentDay.objects.filter(day__gt=last_payment_day).delete()
+        PaymentMonth.objects.filter(month__gt=_time.month_start(last_payment_day)).delete()
+        MrrMonth.objects.filter(month__gt=_time.month_start(today)).delete()
+        TrialMonth.objects.filter(month__gt=_time.month_start(today)).delete()
+        if full:
+            SubscriberDay.objects.filter(day__lt=begin).delete()
+            PaymentDay.objects.filter(day__lt=begin).delete()
+            for model in (PaymentMonth, MrrMonth, TrialMonth):
+                model.objects.filter(month__lt=begin).delete()
+    return written
+
+
+def _first_data_day() -> date | None:
+    instants = [
+        Listener.objects.aggregate(first=Min("signed_up_at"))["first"],
+        Subscription.objects.aggregate(first=Min("started_at"))["first"],
+        Payment.objects.aggregate(first=Min("paid_at"))["first"],
+    ]
+    found = [moment for moment in instants if moment is not None]
+    return _time.local_date(min(found)) if found else None
+
+
+def _last_payment_day() -> date | None:
+    row = Payment.objects.aggregate(paid=Max("paid_at"), refunded=Max("refunded_at"))
+    found = [moment for moment in row.values() if moment is not None]
+    return _time.local_date(max(found)) if found else None
+
+
+def _us(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _cents(amount: Decimal) -> int:
+    return int(amount * 100)
+
+
+def _money(cents: int) -> Decimal:
+    return Decimal(cents).scaleb(-2)
+
+
+# Days: subscriber state, payments, and the monthly tables closed as the days pass.
+
+
+def _refresh_days(
+    *, begin: date, last_state_day: date, last_payment_day: date, today: date, progress: Progress | None
+) -> dict[str, int]:
+    written: dict[str, int] = defaultdict(int)
+    last_day = max(last_state_day, last_payment_day)
+    days = _time.days(begin, last_day + _time.ONE_DAY)
+    state_days = [day for day in days if day <= last_state_day]
+    sweep = _Sweep(begin_instant=_time.day_start(begin), boundaries=[_time.day_start(d) for d in state_days])
+    first_paid = _first_paid_instants()
+
+    month_snapshot: dict[int, int] | None = None
+    month_begin: date | None = None
+    for index, day in enumerate(days):
+        if index < len(state_days):
+            sweep.advance(index)
+            closes_month = month_snapshot is not None and (day.day == 1 or day == last_state_day)
+            if closes_month:
+                assert month_begin is not None
+                with transaction.atomic():
+                    written["mrr_months"] += _write_mrr_month(
+                        month=month_begin,
+                        as_of=day,
+                        start=month_snapshot,
+                        end=sweep.arr_of,
+                        country_of=sweep.country_of,
+                        first_paid=first_paid,
+                        month_start_us=_us(_time.day_start(month_begin)),
+                    )
+                month_snapshot = None
+            if day.day == 1 and day <= today:
+                month_snapshot, month_begin = dict(sweep.arr_of), day
+        if day.day == 1 and index > 0:
+            with transaction.atomic():
+                written["payment_months"] += _write_payment_month(_time.add_months(day, -1))
+        with transaction.atomic():
+            if index < len(state_days):
+                SubscriberDay.objects.filter(day=day).delete()
+                rows = [
+                    SubscriberDay(
+                        day=day,
+                        country=country,
+                        plan_id=plan_id,
+                        listeners=listeners,
+                        paying=paying,
+                        arr=_money(arr),
+                    )
+                    for (country, plan_id), (listeners, paying, arr) in sorted(
+                        sweep.groups.items(), key=lambda item: (item[0][0], item[0][1] or 0)
+                    )
+                    if listeners or paying
+                ]
+                SubscriberDay.objects.bulk_create(rows, batch_size=_BATCH)
+                written["subscriber_days"] += len(rows)
+            written["payment_days"] += _write_payment_day(day)
+        if progress:
+            progress("billing: days", index + 1, len(days))
+    with transaction.atomic():
+        written["payment_months"] += _write_payment_month(_time.month_start(last_day))
+    return dict(written)
+
+
+class _Sweep:
+    """Every listener's subscription state at successive day starts.
+
+    A listener's state at instant t (its group and 12 x MRR) depends only on its
+    subscriptions and sign-up, so between two day starts only the listeners with an
+    event (sign-up, start, trial end, end) in between are recomputed.
+    """
+
+    def __init__(self, *, begin_instant: datetime, boundaries: list[datetime]) -> None:
+        self.boundaries = [_us(moment) for moment in boundaries]
+        self.groups: dict[tuple[str, int | None], list[int]] = defaultdict(lambda: [0, 0, 0])
+        self.arr_of: dict[int, int] = {}  # listener -> 12 x MRR in cents, paying listeners only
+        self.country_of: dict[int, str] = {}
+        self._signup: dict[int, int] = {}
+        self._subs: dict[int, list[_Sub]] = defaultdict(list)
+        self._contribution: dict[int, tuple[tuple[str, int | None], int, int, int]] = {}
+        self._changed: dict[int, set[int]] = defaultdict(set)
+        for listener_id, country, signed_up_at in Listener.objects.values_list(
+            "id", "country", "signed_up_at"
+        ).iterator(chunk_size=_BATCH):
+            self.country_of[listener_id] = str(country)
+            self._signup[listener_id] = _us(signed_up_at)
+            self._mark(listener_id, self._signup[listener_id])
+        # Subscriptions over before the first day start cannot change any state from it on.
+        subscriptions = Subscription.objects.filter(
+            Q(ended_at__isnull=True) | Q(ended_at__gt=begin_instant)
+        ).values_list(
+            "id",
+            "listener_id",
+            "plan_id",
+            "started_at",
+            "trial_ends_at",
+            "ended_at",
+            "price",
+            "billing_period",
+        )
+        for sub_id, listener_id, plan_id, started, trial_ends, ended, price, period in subscriptions.iterator(
+            chunk_size=_BATCH
+        ):
+            start, end = _us(started), (_us(ended) if ended else None)
+            paid_from = None if price <= 0 else (_us(trial_ends) if trial_ends else start)
+            arr = _cents(price) * (1 if period == BillingPeriod.ANNUAL else 12)
+            self._subs[listener_id].append((start, end, paid_from, arr, sub_id, plan_id))
+            for instant in (start, paid_from, end):
+                if instant is not None:
+                    self._mark(listener_id, instant)
+
+    def _mark(self, listener_id: int, instant: int) -> None:
+        # The state at boundary k includes every event at or before it.
+        index = bisect_left(self.boundaries, instant)
+        if index < len(self.boundaries):
+            self._changed[index].add(listener_id)
+
+    def advance(self, index: int) -> None:
+        """Move the state to boundary `index`; boundaries must be visited in order."""
+        at = self.boundaries[index]
+        for listener_id in self._changed.pop(index, ()):
+            self._update(listener_id, at)
+
+    def _update(self, listener_id: int, at: int) -> None:
+        plan_id, arr = _state(self._subs.get(listener_id, ()), at)
+        signed = 1 if self._signup[listener_id] <= at else 0
+        paying = 1 if arr else 0
+        key = (self.country_of[listener_id], plan_id)
+        old = self._contribution.pop(listener_id, None)
+        if old is not None:
+            group = self.groups[old[0]]
+            group[0] -= old[1]
+            group[1] -= old[2]
+            group[2] -= old[3]
+        if signed or paying:
+            group = self.groups[key]
+            group[0] += signed
+            group[1] += paying
+            group[2] += arr
+            self._contribution[listener_id] = (key, signed, paying, arr)
+        if arr:
+            self.arr_of[listener_id] = arr
+        else:
+            self.arr_of.pop(listener_id, None)
+
+
+def _state(subs: list[_Sub] | tuple, at: int) -> tuple[int | None, int]:
+    """The primary plan and the 12 x MRR (cents) of one listener at instant `at`."""
+    best: tuple[tuple[bool, int, int, int], int] | None = None
+    arr = 0
+    for start, end, paid_from, sub_arr, sub_id, plan_id in subs:
+        if start <= at and (end is None or at < end):
+            paid = paid_from is not None and at >= paid_from
+            if paid:
+                arr += sub_arr
+            rank = (paid, sub_arr, start, sub_id)
+            if best is None or rank > best[0]:
+                best = (rank, plan_id)
+    return (best[1] if best else None), arr
+
+
+def _first_paid_instants() -> dict[int, int]:
+    """Per listener, the first instant any subscription of theirs was paid."""
+    paid_from = Coalesce(F("trial_ends_at"), F("started_at"))
+    rows = (
+        Subscription.objects.filter(price__gt=0)
+        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=paid_from))
+        .values("listener_id")
+        .annotate(first=Min(paid_from))
+        .values_list("listener_id", "first")
+    )
+    return {listener_id: _us(first) for listener_id, first in rows.iterator(chunk_size=_BATCH)}
+
+
+def _write_mrr_month(
+    *,
+    month: date,
+    as_of: date,
+    start: dict[int, int],
+    end: dict[int, int],
+    country_of: dict[int, str],
+    first_paid: dict[int, int],
+    month_start_us: int,
+) -> int:
+    # Per country: start, new, reactivation, expansion, contraction, churn, end (cents),
+    # customers at start, churned, at end.
+    totals: dict[str, list[int]] = defaultdict(lambda: [0] * 10)
+    for listener_id in start.keys() | end.keys():
+        s, e = start.get(listener_id, 0), end.get(listener_id, 0)
+        row = totals[country_of[listener_id]]
+        row[0] += s
+        row[6] += e
+        if s == 0:
+            paid_before = first_paid.get(listener_id, month_start_us) < month_start_us
+            row[2 if paid_before else 1] += e
+        elif e == 0:
+            row[5] += s
+            row[8] += 1
+        elif e > s:
+            row[3] += e - s
+        elif e < s:
+            row[4] += s - e
+        row[7] += 1 if s else 0
+        row[9] += 1 if e else 0
+    MrrMonth.objects.filter(month=month).delete()
+    rows = [
+        MrrMonth(
+            month=month,
+            as_of=as_of,
+            country=country,
+            arr_start=_money(values[0]),
+            arr_new=_money(values[1]),
+            arr_reactivation=_money(values[2]),
+            arr_expansion=_money(values[3]),
+            arr_contraction=_money(values[4]),
+            arr_churn=_money(values[5]),
+            arr_end=_money(values[6]),
+            customers_start=values[7],
+            customers_churned=values[8],
+            customers_end=values[9],
+        )
+        for country, values in sorted(totals.items())
+    ]
+    MrrMonth.objects.bulk_create(rows, batch_size=_BATCH)
+    return len(rows)
+
+
+def _write_payment_day(day: date) -> int:
+    start, end = _time.day_bounds(day, day + _time.ONE_DAY)
+    group = {"country": F("listener__country"), "plan": F("subscription__plan_id")}
+    facts: dict[tuple[str, int, str], dict[str, object]] = {}
+    attempts = (
+        Payment.objects.filter(paid_at__gte=start, paid_at__lt=end)
+        .values(**group, pay_method=F("method"))
+        .annotate(
+            n=Count("id"),
+            ok=Count("id", filter=Q(status__in=_REVENUE_STATUSES)),
+            ko=Count("id", filter=Q(status=PaymentStatus.FAILED)),
+            gross=Sum("amount", filter=Q(status__in=_REVENUE_STATUSES), output_field=_MONEY),
+        )
+    )
+    for row in attempts:
+        facts[(str(row["country"]), row["plan"], row["pay_method"])] = {
+            "attempts": row["n"],
+            "succeeded": row["ok"],
+            "failed": row["ko"],
+            "gross": row["gross"] or Decimal("0.00"),
+            "refunds": Decimal("0.00"),
+        }
+    refunds = (
+        Payment.objects.filter(refunded_at__gte=start, refunded_at__lt=end)
+        .values(**group, pay_method=F("method"))
+        .annotate(total=Sum("amount", output_field=_MONEY))
+    )
+    for row in refunds:
+        key = (str(row["country"]), row["plan"], row["pay_method"])
+        fact = facts.setdefault(
+            key,
+            {
+                "attempts": 0,
+                "succeeded": 0,
+                "failed": 0,
+                "gross": Decimal("0.00"),
+                "refunds": Decimal("0.00"),
+            },
+        )
+        fact["refunds"] = row["total"]
+    PaymentDay.objects.filter(day=day).delete()
+    PaymentDay.objects.bulk_create(
+        [
+            PaymentDay(day=day, country=country, plan_id=plan_id, method=method, **values)
+            for (country, plan_id, method), values in sorted(facts.items())
+        ],
+        batch_size=_BATCH,
+    )
+    return len(facts)
+
+
+def _write_payment_month(month: date) -> int:
+    PaymentMonth.objects.filter(month=month).delete()
+    rows = (
+        PaymentDay.objects.filter(day__gte=month, day__lt=_time.add_months(month, 1))
+        .values("country", "plan_id", "method")
+        .annotate(
+            n=Sum("attempts"),
+            ok=Sum("succeeded"),
+            ko=Sum("failed"),
+            g=Sum("gross", output_field=_MONEY),
+            r=Sum("refunds", output_field=_MONEY),
+        )
+        .order_by("country", "plan_id", "method")
+    )
+    created = PaymentMonth.objects.bulk_create(
+        [
+            PaymentMonth(
+                month=month,
+                country=row["country"],
+                plan_id=row["plan_id"],
+                method=row["method"],
+                attempts=row["n"],
+                succeeded=row["ok"],
+                failed=row["ko"],
+                gross=row["g"],
+                refunds=row["r"],
+            )
+            for row in rows
+        ],
+        batch_size=_BATCH,
+    )
+    return len(created)
+
+
+# Trials, by the month they started in.
+
+
+def _refresh_trials(*, begin: date, today: date, progress: Progress | None) -> int:
+    # A trial that started before the window but ended inside it changed outcome there.
+    begin_instant = _time.day_start(begin)
+    earliest = Subscription.objects.filter(trial_ends_at__gte=begin_instant).aggregate(
+        first=Min("started_at")
+    )["first"]
+    first_month = _time.month_start(min(begin, _time.local_date(earliest)) if earliest else begin)
+    cutoff = _time.day_start(today + _time.ONE_DAY)
+    months = _time.months(first_month, today + _time.ONE_DAY)
+    written = 0
+    for index, month in enumerate(months):
+        start, end = _time.day_bounds(month, _time.add_months(month, 1))
+        with transaction.atomic():
+            TrialMonth.objects.filter(month=month).delete()
+            rows = (
+                Subscription.objects.filter(
+                    trial_ends_at__isnull=False,
+                    trial_ends_at__lte=cutoff,
+                    started_at__gte=start,
+                    started_at__lt=end,
+                )
+                .values("plan_id", country=F("listener__country"))
+                .annotate(
+                    n=Count("id"),
+                    ok=Count("id", filter=Q(ended_at__isnull=True) | Q(ended_at__gt=F("trial_ends_at"))),
+                )
+                .order_by("country", "plan_id")
+            )
+            created = TrialMonth.objects.bulk_create(
+                [
+                    TrialMonth(
+                        month=month,
+                        country=str(row["country"]),
+                        plan_id=row["plan_id"],
+                        trials=row["n"],
+                        converted=row["ok"],
+                    )
+                    for row in rows
+                ]
+            )
+            written += len(created)
+        if progress:
+            progress("billing: trials", index + 1, len(months))
+    return written
