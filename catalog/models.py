@@ -278,3 +278,160 @@ class Rating(models.Model):
     @property
     def item(self) -> Track | Episode:
         return self.track or self.episode
+
+
+# Content rollups: stream counts pre-aggregated from `analytics.ListeningEvent` by
+# `catalog.rollups.refresh`, so content and geography pages never scan the event table.
+# Only streams (events of 30 s or more) are counted, which keeps the tables small. The
+# count tables hold two grains in one table: a row per local day and a row per calendar
+# month (the sum of that month's day rows). A range query reads month rows for whole
+# months and day rows for the partial months at its edges, in one GROUP BY.
+
+
+class RollupGrain(models.TextChoices):
+    DAY = "day", "Day"
+    MONTH = "month", "Month"
+
+
+class TrackStreams(models.Model):
+    """Streams of a track per local day and per calendar month, all listeners.
+
+    Grain: (grain, period, track). `period` is the day, or the first day of the month.
+    Serves the unfiltered and genre-filtered rankings (tracks, artists, albums) through
+    a join on the track, so a catalog edit (a track's genre or artist) shows at once.
+    """
+
+    grain = models.CharField(max_length=5, choices=RollupGrain.choices)
+    period = models.DateField()
+    track = models.ForeignKey(Track, on_delete=models.CASCADE, related_name="+")
+    streams = models.PositiveIntegerField()
+
+    class Meta:
+        verbose_name_plural = "track streams"
+        constraints = [
+            models.UniqueConstraint(fields=["grain", "period", "track"], name="trackstreams_unique_grain"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.track_id} {self.grain} {self.period}: {self.streams}"
+
+
+class TrackCountryStreams(models.Model):
+    """Streams of a track by listeners of one country, per local day and per month.
+
+    Grain: (grain, period, country, track); `country` is the listener's country when
+    the day was refreshed. Serves rankings filtered by country or region; the index
+    leading with country keeps such a page to its country's slice.
+    """
+
+    grain = models.CharField(max_length=5, choices=RollupGrain.choices)
+    period = models.DateField()
+    country = models.CharField(max_length=2)
+    track = models.ForeignKey(Track, on_delete=models.CASCADE, related_name="+")
+    streams = models.PositiveIntegerField()
+
+    class Meta:
+        verbose_name_plural = "track streams by country"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["grain", "period", "country", "track"], name="trackcountrystreams_unique_grain"
+            ),
+        ]
+        indexes = [models.Index(fields=["country", "grain", "period"], name="trackcountrystreams_country")]
+
+    def __str__(self) -> str:
+        return f"{self.track_id} {self.country} {self.grain} {self.period}: {self.streams}"
+
+
+class GenreCountryStreams(models.Model):
+    """Track streams per genre and listener country, per local day and per month.
+
+    Grain: (grain, period, country, genre); the genre is the track's genre and the
+    country the listener's, both as of the refresh. Serves top genres, genre share by
+    country and streams by country (with `PodcastCountryStreams`).
+    """
+
+    grain = models.CharField(max_length=5, choices=RollupGrain.choices)
+    period = models.DateField()
+    country = models.CharField(max_length=2)
+    genre = models.ForeignKey(Genre, on_delete=models.CASCADE, related_name="+")
+    streams = models.PositiveIntegerField()
+
+    class Meta:
+        verbose_name_plural = "genre streams by country"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["grain", "period", "country", "genre"], name="genrecountrystreams_unique_grain"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.genre_id} {self.country} {self.grain} {self.period}: {self.streams}"
+
+
+class PodcastCountryStreams(models.Model):
+    """Episode streams per podcast, listener country and device, per local day and month.
+
+    Grain: (grain, period, country, device, podcast). Podcasts are few, so the device
+    fits here and podcast pages can filter by it; regions are sums of countries.
+    """
+
+    grain = models.CharField(max_length=5, choices=RollupGrain.choices)
+    period = models.DateField()
+    country = models.CharField(max_length=2)
+    device = models.CharField(max_length=8)
+    podcast = models.ForeignKey(Podcast, on_delete=models.CASCADE, related_name="+")
+    streams = models.PositiveIntegerField()
+
+    class Meta:
+        verbose_name_plural = "podcast streams by country"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["grain", "period", "country", "device", "podcast"],
+                name="podcastcountrystreams_unique_grain",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.podcast_id} {self.country} {self.grain} {self.period}: {self.streams}"
+
+
+class ListenerMonthActivity(models.Model):
+    """The local days of a calendar month on which a listener played anything.
+
+    Grain: (month, listener); `days` has bit d-1 set when the listener had an event
+    (of any length) on day d of the month. Active listeners over any day range are the
+    distinct listeners of the whole months in it plus those whose bits meet the partial
+    edge months: one row per listener and month instead of one per active day.
+    """
+
+    month = models.DateField()
+    listener = models.ForeignKey(Listener, on_delete=models.CASCADE, related_name="+")
+    country = models.CharField(max_length=2)
+    days = models.PositiveIntegerField()
+
+    class Meta:
+        verbose_name_plural = "listener month activity"
+        constraints = [
+            models.UniqueConstraint(fields=["month", "listener"], name="listenermonthactivity_unique"),
+            models.CheckConstraint(
+                condition=Q(days__gt=0, days__lt=2**31), name="listenermonthactivity_days_bits"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.listener_id} {self.month:%Y-%m}: {self.days:031b}"
+
+
+class ContentRollupWatermark(models.Model):
+    """How far `catalog.rollups.refresh` got: the last local day it refreshed and the
+    highest event id it had seen, so events loaded later with older dates (a backfill)
+    are noticed by the next incremental run."""
+
+    key = models.CharField(max_length=40, unique=True)
+    through = models.DateField()
+    max_event_id = models.BigIntegerField(default=0)
+    refreshed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.key} through {self.through}"
