@@ -1,0 +1,184 @@
+"""Content KPIs from ratings and follows: top-rated tracks and artist followers.
+
+Both read their source tables directly (ratings and follows are small next to the
+listening events), so each is its own raw reference.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, timedelta
+from fractions import Fraction
+
+from django.db.models import Count, DateField, DateTimeField, ExpressionWrapper, F, Q, Sum, Value
+from django.db.models.functions import TruncMonth
+
+from analytics.kpis import _time
+from analytics.kpis.registry import Column, KpiResult, kpi, reference
+from catalog.models import Artist, Follow, Rating, Track
+
+TOP_RATED = 50
+TOP_ARTISTS = 20
+DEFAULT_MIN_VOTES = 5
+_MICROSECOND = Value(timedelta(microseconds=1))
+
+
+@kpi(
+    slug="top-rated",
+    title="Top-rated tracks",
+    family="content",
+    unit="index",
+    chart="table",
+    x="title",
+    y=("score",),
+    filters=("genre",),
+)
+def top_rated(
+    *, start: date, end: date, today: date, genre: int | None = None, min_votes: int = DEFAULT_MIN_VOTES
+) -> KpiResult:
+    """Tracks with at least m ratings (m = min_votes, 5 by default), ranked by the Bayesian average
+    v/(v+m) x R + m/(v+m) x C (v the track's ratings, R their mean, C the mean of all track ratings);
+    the rating shown is R.
+
+    Ratings count as of t, the first instant of min(end, today + 1 day). C is the mean
+    of every rating in scope (the genre filter applies), including tracks below the
+    threshold, as IMDb's formula has it. Ties: more ratings first, then the lower track
+    id. The top 50.
+    """
+    _time.check_range(start, end)
+    if min_votes < 1:
+        raise ValueError(f"min_votes must be at least 1; got {min_votes}.")
+    ratings = Rating.objects.filter(track__isnull=False, rated_at__lt=_time.as_of(end=end, today=today))
+    if genre:
+        ratings = ratings.filter(track__genre_id=genre)
+    overall = ratings.aggregate(votes=Count("id"), total=Sum("score"))
+    columns = [
+        Column("rank", "Rank"),
+        Column("title", "Track", "text"),
+        Column("artist", "Artist", "text"),
+        Column("genre", "Genre", "text"),
+        Column("rating", "Mean rating", "index"),
+        Column("votes", "Ratings"),
+        Column("score", "Bayesian score", "index"),
+    ]
+    if not overall["votes"]:
+        return KpiResult(columns=columns, rows=[])
+    mean_all = Fraction(overall["total"], overall["votes"])
+    per_track = (
+        ratings.values("track_id")
+        .annotate(votes=Count("id"), total=Sum("score"))
+        .filter(votes__gte=min_votes)
+        .values_list("track_id", "votes", "total")
+    )
+    # Exact fractions rank ties exactly; floats only for display.
+    ranked = [
+        ((total + min_votes * mean_all) / (votes + min_votes), votes, total, track_id)
+        for track_id, votes, total in per_track
+    ]
+    ranked.sort(key=lambda item: (-item[0], -item[1], item[3]))
+    top = ranked[:TOP_RATED]
+    tracks = {
+        row["id"]: row
+        for row in Track.objects.filter(id__in=[item[3] for item in top]).values(
+            "id", "title", "primary_artist__name", "genre__name"
+        )
+    }
+    rows = [
+        {
+            "rank": rank,
+            "title": tracks[track_id]["title"],
+            "artist": tracks[track_id]["primary_artist__name"],
+            "genre": tracks[track_id]["genre__name"],
+            "rating": total / votes,
+            "votes": votes,
+            "score": float(score),
+            "track_id": track_id,
+        }
+        for rank, (score, votes, total, track_id) in enumerate(top, start=1)
+    ]
+    return KpiResult(columns=columns, rows=rows)
+
+
+@kpi(
+    slug="artist-followers",
+    title="Artist followers",
+    family="content",
+    unit="count",
+    chart="horizontal-bar",
+    x="artist",
+    y=("followers",),
+    filters=("genre",),
+)
+def artist_followers(*, start: date, end: date, today: date, genre: int | None = None) -> KpiResult:
+    """The 20 artists with the most followers as of t (the first instant of min(end, today + 1 day)),
+    with their net new followers (follows made - unfollows made) in each month of the range.
+
+    A follow counts over [followed_at, unfollowed_at), so a month's net new is its
+    followers at its end minus at its start. Months are the calendar months overlapping
+    the range, the last one cut at t. Ties by artist id. The genre filter keeps artists
+    tagged with the genre.
+    """
+    _time.check_range(start, end)
+    at = _time.as_of(end=end, today=today)
+    follows = Follow.objects.all()
+    if genre:
+        follows = follows.filter(artist__genres=genre)
+    top = list(
+        follows.filter(Q(unfollowed_at__isnull=True) | Q(unfollowed_at__gt=at), followed_at__lte=at)
+        .values("artist_id")
+        .annotate(followers=Count("id"))
+        .order_by("-followers", "artist_id")
+        .values_list("artist_id", "followers")[:TOP_ARTISTS]
+    )
+    months = [month for month in _time.months(start, end) if _time.day_start(month) < at]
+    ids = [artist_id for artist_id, _ in top]
+    net: dict[tuple[int, date], int] = defaultdict(int)
+    if months and ids:
+        since = _time.day_start(months[0])
+        for field, sign in (("followed_at", 1), ("unfollowed_at", -1)):
+            # A follow made at a month's first instant is already in force then, so it
+            # belongs to the month before: events bucket by (month start, next month start],
+            # and a month's net new is exactly followers(end) - followers(start).
+            just_before = ExpressionWrapper(F(field) - _MICROSECOND, output_field=DateTimeField())
+            made = (
+                Follow.objects.filter(artist_id__in=ids, **{f"{field}__gt": since, f"{field}__lte": at})
+                .annotate(
+                    month=TruncMonth(just_before, output_field=DateField(), tzinfo=_time.reporting_zone())
+                )
+                .values("artist_id", "month")
+                .annotate(n=Count("id"))
+                .values_list("artist_id", "month", "n")
+            )
+            for artist_id, month, count in made:
+                net[(artist_id, month)] += sign * count
+    names = dict(Artist.objects.filter(id__in=ids).values_list("id", "name"))
+    rows = []
+    for rank, (artist_id, followers) in enumerate(top, start=1):
+        row = {
+            "rank": rank,
+            "artist": names[artist_id],
+            "followers": followers,
+            "net_new": sum(net[(artist_id, month)] for month in months),
+            "artist_id": artist_id,
+        }
+        row.update({_month_key(month): net[(artist_id, month)] for month in months})
+        rows.append(row)
+    return KpiResult(
+        columns=[
+            Column("rank", "Rank"),
+            Column("artist", "Artist", "text"),
+            Column("followers", "Followers"),
+            Column("net_new", "Net new in range"),
+            *(Column(_month_key(month), f"Net new {month:%Y-%m}") for month in months),
+        ],
+        rows=rows,
+    )
+
+
+def _month_key(month: date) -> str:
+    return f"net_new_{month:%Y_%m}"
+
+
+# Both read the source tables: each is its own reference.
+reference("top-rated")(top_rated)
+reference("artist-followers")(artist_followers)

@@ -1,0 +1,236 @@
+"""Top-rated tracks and artist followers on tiny hand-built datasets."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from analytics.kpis.content_ratings import artist_followers, top_rated
+from analytics.kpis.registry import get_kpi, get_reference
+from catalog.models import Follow, Rating
+from tests.factories import at, make_artist, make_episode, make_genre, make_listener, make_track
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def rated():
+    """Six listeners rate tracks (scores listed per track, one listener each)."""
+    pop, rock = make_genre("Pop"), make_genre("Rock")
+    listeners = [make_listener() for _ in range(6)]
+    ada, bo = make_artist("Ada"), make_artist("Bo")
+    tracks = {
+        "A": make_track("A", artist=ada, genre=pop),
+        "B": make_track("B", artist=ada, genre=pop),
+        "C": make_track("C", artist=bo, genre=rock),
+        "D": make_track("D", artist=bo, genre=rock),
+        "E": make_track("E", artist=bo, genre=rock),
+        "F": make_track("F", artist=bo, genre=rock),
+    }
+    scores = {
+        "A": [5, 5, 5, 5, 4],
+        "B": [4, 4, 4, 4, 4, 4],
+        "C": [5, 5, 5, 5, 5],
+        "D": [1, 1],
+        "E": [5, 5, 5, 5],
+        "F": [5, 5, 5, 5, 5],
+    }
+    for name, values in scores.items():
+        for listener, score in zip(listeners, values, strict=False):
+            Rating.objects.create(
+                listener=listener, track=tracks[name], score=score, rated_at=at(2026, 1, 10)
+            )
+    # The fifth rating of E comes after the range: E stays below 5 votes.
+    Rating.objects.create(listener=listeners[4], track=tracks["E"], score=5, rated_at=at(2026, 2, 1))
+    # Episodes are not tracks: left out, and out of C.
+    Rating.objects.create(listener=listeners[0], episode=make_episode(), score=1, rated_at=at(2026, 1, 10))
+    return {"pop": pop, "rock": rock, **tracks}
+
+
+def _row(rank, track, artist, genre, votes, total, score):
+    return {
+        "rank": rank,
+        "title": track.title,
+        "artist": artist,
+        "genre": genre,
+        "rating": total / votes,
+        "votes": votes,
+        "score": score,
+        "track_id": track.pk,
+    }
+
+
+def test_top_rated_ranks_by_bayesian_average(rated, django_assert_max_num_queries):
+    # As of Feb 1: votes A 5 (sum 24), B 6 (24), C 5 (25), D 2 (2), E 4 (20), F 5 (25).
+    # C = 120 / 27 = 40/9 over every rating, D and E included; m = 5, so m x C = 200/9.
+    # score = (sum + m x C) / (v + m):
+    #   C, F: (25 + 200/9) / 10 = 425/90; A: (24 + 200/9) / 10 = 416/90;
+    #   B: (24 + 200/9) / 11 = 416/99. C and F tie: the lower track id first.
+    with django_assert_max_num_queries(3):
+        result = top_rated(start=date(2026, 1, 1), end=date(2026, 2, 1), today=date(2026, 3, 1))
+    assert result.rows == [
+        _row(1, rated["C"], "Bo", "Rock", 5, 25, 425 / 90),
+        _row(2, rated["F"], "Bo", "Rock", 5, 25, 425 / 90),
+        _row(3, rated["A"], "Ada", "Pop", 5, 24, 416 / 90),
+        _row(4, rated["B"], "Ada", "Pop", 6, 24, 416 / 99),
+    ]
+
+
+def test_top_rated_counts_ratings_up_to_today_when_the_range_runs_on(rated):
+    # Range into the future, today Feb 1: t = Feb 2, E's fifth rating (Feb 1) counts.
+    # C = 125 / 28, m x C = 625/28; C, E, F: (25 + 625/28) / 10 = 1325/280 (ids break the
+    # tie); A: (24 + 625/28) / 10 = 1297/280; B: (24 + 625/28) / 11 = 1297/308.
+    result = top_rated(start=date(2026, 1, 1), end=date(2026, 3, 1), today=date(2026, 2, 1))
+    assert [(row["title"], row["votes"]) for row in result.rows] == [
+        ("C", 5),
+        ("E", 5),
+        ("F", 5),
+        ("A", 5),
+        ("B", 6),
+    ]
+    assert [row["score"] for row in result.rows] == [1325 / 280] * 3 + [1297 / 280, 1297 / 308]
+
+
+def test_top_rated_genre_filter_narrows_the_mean_too(rated):
+    # Pop only: C = 48 / 11; A: (24 + 240/11) / 10 = 504/110, B: (24 + 240/11) / 11 = 504/121.
+    kpi = get_kpi("top-rated")
+    result = kpi.run(
+        start=date(2026, 1, 1), end=date(2026, 2, 1), today=date(2026, 3, 1), genre=rated["pop"].pk
+    )
+    assert result.rows == [
+        _row(1, rated["A"], "Ada", "Pop", 5, 24, 504 / 110),
+        _row(2, rated["B"], "Ada", "Pop", 6, 24, 504 / 121),
+    ]
+
+
+def test_top_rated_min_votes(rated):
+    # m = 6: only B qualifies; C = 40/9, (24 + 6 x 40/9) / 12 = 456/108.
+    result = top_rated(start=date(2026, 1, 1), end=date(2026, 2, 1), today=date(2026, 3, 1), min_votes=6)
+    assert result.rows == [_row(1, rated["B"], "Ada", "Pop", 6, 24, 456 / 108)]
+    with pytest.raises(ValueError, match="min_votes"):
+        top_rated(start=date(2026, 1, 1), end=date(2026, 2, 1), today=date(2026, 3, 1), min_votes=0)
+
+
+def test_top_rated_without_ratings_is_empty():
+    result = top_rated(start=date(2026, 1, 1), end=date(2026, 2, 1), today=date(2026, 3, 1))
+    assert result.rows == []
+    assert [column.key for column in result.columns] == [
+        "rank",
+        "title",
+        "artist",
+        "genre",
+        "rating",
+        "votes",
+        "score",
+    ]
+
+
+@pytest.fixture
+def follows():
+    pop, rock = make_genre("Pop"), make_genre("Rock")
+    x, y, z = make_artist("X"), make_artist("Y"), make_artist("Z")
+    x.genres.add(pop)
+    y.genres.add(rock)
+    z.genres.add(pop)
+    people = [make_listener() for _ in range(5)]
+
+    def follow(listener, artist, followed, unfollowed=None):
+        Follow.objects.create(
+            listener=listener, artist=artist, followed_at=followed, unfollowed_at=unfollowed
+        )
+
+    follow(people[0], x, at(2025, 12, 15))
+    follow(people[1], x, at(2026, 1, 10))
+    follow(people[2], x, at(2026, 1, 20), at(2026, 2, 5))
+    follow(people[3], x, at(2026, 2, 10))
+    follow(people[4], x, at(2026, 3, 5))  # after t
+    follow(people[0], y, at(2026, 1, 5))
+    follow(people[1], y, at(2026, 1, 6))
+    follow(people[2], y, at(2026, 1, 7))
+    follow(people[0], z, at(2025, 11, 1), at(2026, 1, 15))
+    follow(people[1], z, at(2026, 2, 20))
+    return {"pop": pop, "x": x, "y": y, "z": z}
+
+
+def test_artist_followers_as_of_range_end_with_net_new_per_month(follows, django_assert_max_num_queries):
+    # t = Mar 1. X: followed by 0, 1, 3 (2 left Feb 5, 4 comes Mar 5) = 3;
+    #   Jan +2 (1, 2), Feb +1 (3) -1 (2 leaves) = 0.
+    # Y: 3 followers, all in Jan; ties with X on 3: the lower artist id (X) first.
+    # Z: 0 left Jan 15 (-1), 1 came Feb 20 (+1): 1 follower, net 0.
+    with django_assert_max_num_queries(4):
+        result = artist_followers(start=date(2026, 1, 1), end=date(2026, 3, 1), today=date(2026, 3, 10))
+    assert result.rows == [
+        {
+            "rank": 1,
+            "artist": "X",
+            "followers": 3,
+            "net_new": 2,
+            "artist_id": follows["x"].pk,
+            "net_new_2026_01": 2,
+            "net_new_2026_02": 0,
+        },
+        {
+            "rank": 2,
+            "artist": "Y",
+            "followers": 3,
+            "net_new": 3,
+            "artist_id": follows["y"].pk,
+            "net_new_2026_01": 3,
+            "net_new_2026_02": 0,
+        },
+        {
+            "rank": 3,
+            "artist": "Z",
+            "followers": 1,
+            "net_new": 0,
+            "artist_id": follows["z"].pk,
+            "net_new_2026_01": -1,
+            "net_new_2026_02": 1,
+        },
+    ]
+    assert [column.key for column in result.columns] == [
+        "rank",
+        "artist",
+        "followers",
+        "net_new",
+        "net_new_2026_01",
+        "net_new_2026_02",
+    ]
+
+
+def test_artist_followers_genre_filter(follows):
+    result = get_kpi("artist-followers").run(
+        start=date(2026, 1, 1), end=date(2026, 3, 1), today=date(2026, 3, 10), genre=follows["pop"].pk
+    )
+    assert [(row["artist"], row["followers"], row["net_new"]) for row in result.rows] == [
+        ("X", 3, 2),
+        ("Z", 1, 0),
+    ]
+
+
+def test_artist_followers_stops_at_today(follows):
+    # today Feb 9: t = Feb 10 00:00, the instant person 3 follows X: in force at t.
+    # X: 0, 1, 3 = 3; Feb so far: -1 (2 leaves) +1 (3) = 0. Y: 3, after X on the tie.
+    # Z has no follower at t (1 comes Feb 20): not listed. No March column.
+    result = artist_followers(start=date(2026, 1, 1), end=date(2026, 4, 1), today=date(2026, 2, 9))
+    assert [
+        (row["artist"], row["followers"], row["net_new_2026_01"], row["net_new_2026_02"])
+        for row in result.rows
+    ] == [("X", 3, 2, 0), ("Y", 3, 3, 0)]
+    assert "net_new_2026_03" not in result.rows[0]
+
+
+def test_artist_followers_net_new_adds_up_to_the_change_in_followers(follows):
+    # Followers at Jan 1 00:00 (t of the range ending Jan 1): X 1, Z 1. At Mar 1: X 3, Y 3, Z 1.
+    before = artist_followers(start=date(2025, 12, 1), end=date(2026, 1, 1), today=date(2026, 3, 10))
+    after = artist_followers(start=date(2026, 1, 1), end=date(2026, 3, 1), today=date(2026, 3, 10))
+    at_start = {row["artist"]: row["followers"] for row in before.rows}
+    assert at_start == {"X": 1, "Z": 1}
+    for row in after.rows:
+        assert row["followers"] - at_start.get(row["artist"], 0) == row["net_new"]
+
+
+def test_content_rating_kpis_are_their_own_references():
+    assert get_reference("top-rated") is top_rated
+    assert get_reference("artist-followers") is artist_followers
