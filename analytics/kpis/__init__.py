@@ -5,3 +5,4 @@
 # ruff: noqa: I001
 from analytics.kpis import content_ratings  # noqa: F401
 from analytics.kpis import revenue  # noqa: F401
+from analytics.kpis import content  # noqa: F401
