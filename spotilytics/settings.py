@@ -268,6 +268,13 @@ UNFOLD = {
     "SITE_SYMBOL": "equalizer",
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,
+    # The admin index is the KPI dashboard; the sidebar lists the KPI pages, then the models.
+    "DASHBOARD_CALLBACK": "analytics.views.dashboard_callback",
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": False,
+        "navigation": "spotilytics.admin_site.sidebar_navigation",
+    },
 }
 
 LOGGING = {
