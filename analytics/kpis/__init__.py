@@ -6,3 +6,4 @@
 from analytics.kpis import content_ratings  # noqa: F401
 from analytics.kpis import revenue  # noqa: F401
 from analytics.kpis import content  # noqa: F401
+from analytics.kpis import geography  # noqa: F401

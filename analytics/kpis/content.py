@@ -73,7 +73,7 @@ def _rollup_tracks(start: date, end: date, countries: frozenset[str] | None, gen
     return rows
 
 
-def _raw_streams(start: date, end: date, countries: frozenset[str] | None) -> QuerySet:
+def stream_events(start: date, end: date, countries: frozenset[str] | None) -> QuerySet:
     """Stream events of `[start, end)` by listeners of `countries`."""
     lo, hi = _time.day_bounds(start, end)
     rows = ListeningEvent.objects.filter(played_at__gte=lo, played_at__lt=hi, ms_played__gte=STREAM_MIN_MS)
@@ -83,7 +83,7 @@ def _raw_streams(start: date, end: date, countries: frozenset[str] | None) -> Qu
 
 
 def _raw_tracks(start: date, end: date, countries: frozenset[str] | None, genre: int | None) -> QuerySet:
-    rows = _raw_streams(start, end, countries).filter(track__isnull=False)
+    rows = stream_events(start, end, countries).filter(track__isnull=False)
     if genre:
         rows = rows.filter(track__genre_id=genre)
     return rows
@@ -528,7 +528,7 @@ def podcasts_by_region_raw(
 ) -> KpiResult:
     """Podcasts by region from the raw events."""
     _time.check_range(start, end)
-    rows = _raw_streams(start, end, listener_countries(country, region)).filter(episode__isnull=False)
+    rows = stream_events(start, end, listener_countries(country, region)).filter(episode__isnull=False)
     if device:
         rows = rows.filter(device=device)
     grouped = rows.values_list("listener__country", "episode__podcast").annotate(streams=_COUNT)
