@@ -29,10 +29,11 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Count, DecimalField, F, Max, Min, Q, Sum
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, TruncDate
 
 from analytics.kpis import _time
 from billing.models import (
@@ -49,12 +50,16 @@ from billing.models import (
 )
 
 Progress = Callable[[str, int, int], None]
+_FactKey = tuple[str, int, str]  # (country, plan id, method)
+_Facts = dict[str, Any]  # attempts, succeeded, failed (int); gross, refunds (Decimal)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _REVENUE_STATUSES = (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED)
 _MONEY = DecimalField(max_digits=16, decimal_places=2)
 _BATCH = 2000
+_ZERO = Decimal("0.00")
+_CENT = Decimal("0.01")
 
 # (start, end, paid_from, arr_cents, id, plan_id); instants in epoch microseconds,
 # `end` None while open, `paid_from` None when the subscription is never paid.
@@ -163,7 +168,14 @@ def _refresh_days(
 
     month_snapshot: dict[int, int] | None = None
     month_begin: date | None = None
+    facts: dict[date, dict[_FactKey, _Facts]] = {}
     for index, day in enumerate(days):
+        if index == 0 or day.day == 1:
+            if index > 0:
+                with transaction.atomic():
+                    written["payment_months"] += _write_payment_month(_time.add_months(day, -1), facts)
+            # One read per month; the days are still written one transaction each.
+            facts = _payment_facts(day, min(_time.month_end(day), last_day + _time.ONE_DAY))
         if index < len(state_days):
             sweep.advance(index)
             closes_month = month_snapshot is not None and (day.day == 1 or day == last_state_day)
@@ -182,9 +194,6 @@ def _refresh_days(
                 month_snapshot = None
             if day.day == 1 and day <= today:
                 month_snapshot, month_begin = dict(sweep.arr_of), day
-        if day.day == 1 and index > 0:
-            with transaction.atomic():
-                written["payment_months"] += _write_payment_month(_time.add_months(day, -1))
         with transaction.atomic():
             if index < len(state_days):
                 SubscriberDay.objects.filter(day=day).delete()
@@ -204,11 +213,19 @@ def _refresh_days(
                 ]
                 SubscriberDay.objects.bulk_create(rows, batch_size=_BATCH)
                 written["subscriber_days"] += len(rows)
-            written["payment_days"] += _write_payment_day(day)
+            PaymentDay.objects.filter(day=day).delete()
+            created = PaymentDay.objects.bulk_create(
+                [
+                    PaymentDay(day=day, country=country, plan_id=plan_id, method=method, **values)
+                    for (country, plan_id, method), values in sorted(facts.get(day, {}).items())
+                ],
+                batch_size=_BATCH,
+            )
+            written["payment_days"] += len(created)
         if progress:
             progress("billing: days", index + 1, len(days))
     with transaction.atomic():
-        written["payment_months"] += _write_payment_month(_time.month_start(last_day))
+        written["payment_months"] += _write_payment_month(_time.month_start(last_day), facts)
     return dict(written)
 
 
@@ -375,85 +392,67 @@ def _write_mrr_month(
     return len(rows)
 
 
-def _write_payment_day(day: date) -> int:
-    start, end = _time.day_bounds(day, day + _time.ONE_DAY)
-    group = {"country": F("listener__country"), "plan": F("subscription__plan_id")}
-    facts: dict[tuple[str, int, str], dict[str, object]] = {}
+def _payment_facts(first: date, stop: date) -> dict[date, dict[_FactKey, _Facts]]:
+    """Per local day of `[first, stop)` and (country, plan, method): attempts, outcomes
+    and gross by the day of the attempt, refunds by the day of the refund."""
+    start, end = _time.day_bounds(first, stop)
+    zone = _time.reporting_zone()
+    group = {"country": F("listener__country"), "plan": F("subscription__plan_id"), "pay_method": F("method")}
+    out: dict[date, dict[_FactKey, _Facts]] = defaultdict(dict)
+
+    def facts_of(day: date, row: dict) -> _Facts:
+        key = (str(row["country"]), row["plan"], row["pay_method"])
+        return out[day].setdefault(key, _empty_facts())
+
     attempts = (
         Payment.objects.filter(paid_at__gte=start, paid_at__lt=end)
-        .values(**group, pay_method=F("method"))
+        .annotate(local_day=TruncDate("paid_at", tzinfo=zone))
+        .values("local_day", **group)
         .annotate(
             n=Count("id"),
             ok=Count("id", filter=Q(status__in=_REVENUE_STATUSES)),
             ko=Count("id", filter=Q(status=PaymentStatus.FAILED)),
             gross=Sum("amount", filter=Q(status__in=_REVENUE_STATUSES), output_field=_MONEY),
         )
+        .order_by()
     )
     for row in attempts:
-        facts[(str(row["country"]), row["plan"], row["pay_method"])] = {
-            "attempts": row["n"],
-            "succeeded": row["ok"],
-            "failed": row["ko"],
-            "gross": row["gross"] or Decimal("0.00"),
-            "refunds": Decimal("0.00"),
-        }
+        fact = facts_of(row["local_day"], row)
+        fact["attempts"], fact["succeeded"], fact["failed"] = row["n"], row["ok"], row["ko"]
+        fact["gross"] = _two_places(row["gross"])
     refunds = (
         Payment.objects.filter(refunded_at__gte=start, refunded_at__lt=end)
-        .values(**group, pay_method=F("method"))
+        .annotate(local_day=TruncDate("refunded_at", tzinfo=zone))
+        .values("local_day", **group)
         .annotate(total=Sum("amount", output_field=_MONEY))
+        .order_by()
     )
     for row in refunds:
-        key = (str(row["country"]), row["plan"], row["pay_method"])
-        fact = facts.setdefault(
-            key,
-            {
-                "attempts": 0,
-                "succeeded": 0,
-                "failed": 0,
-                "gross": Decimal("0.00"),
-                "refunds": Decimal("0.00"),
-            },
-        )
-        fact["refunds"] = row["total"]
-    PaymentDay.objects.filter(day=day).delete()
-    PaymentDay.objects.bulk_create(
-        [
-            PaymentDay(day=day, country=country, plan_id=plan_id, method=method, **values)
-            for (country, plan_id, method), values in sorted(facts.items())
-        ],
-        batch_size=_BATCH,
-    )
-    return len(facts)
+        facts_of(row["local_day"], row)["refunds"] = _two_places(row["total"])
+    return out
 
 
-def _write_payment_month(month: date) -> int:
+def _empty_facts() -> _Facts:
+    return {"attempts": 0, "succeeded": 0, "failed": 0, "gross": _ZERO, "refunds": _ZERO}
+
+
+def _two_places(amount: Decimal | None) -> Decimal:
+    # Sums of two-decimal amounts are exact; SQLite returns them with float noise digits.
+    return (amount or _ZERO).quantize(_CENT)
+
+
+def _write_payment_month(month: date, facts: dict[date, dict[_FactKey, _Facts]]) -> int:
+    totals: dict[_FactKey, _Facts] = defaultdict(_empty_facts)
+    for by_key in facts.values():
+        for key, values in by_key.items():
+            total = totals[key]
+            for name, value in values.items():
+                total[name] += value
     PaymentMonth.objects.filter(month=month).delete()
-    rows = (
-        PaymentDay.objects.filter(day__gte=month, day__lt=_time.add_months(month, 1))
-        .values("country", "plan_id", "method")
-        .annotate(
-            n=Sum("attempts"),
-            ok=Sum("succeeded"),
-            ko=Sum("failed"),
-            g=Sum("gross", output_field=_MONEY),
-            r=Sum("refunds", output_field=_MONEY),
-        )
-        .order_by("country", "plan_id", "method")
-    )
     created = PaymentMonth.objects.bulk_create(
         [
-            PaymentMonth(
-                month=month,
-                country=row["country"],
-                plan_id=row["plan_id"],
-                method=row["method"],
-                attempts=row["n"],
-                succeeded=row["ok"],
-                failed=row["ko"],
-                gross=row["g"],
-                refunds=row["r"],
-            )
-            for row in rows
+            PaymentMonth(month=month, country=country, plan_id=plan_id, method=method, **values)
+            for (country, plan_id, method), values in sorted(totals.items())
         ],
         batch_size=_BATCH,
     )

@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from decimal import Decimal
+from fractions import Fraction
 from functools import partial
 from typing import Protocol
 
@@ -445,9 +446,10 @@ def _mrr(arr: Decimal) -> Decimal:
 
 
 def _ratio(numerator: int | Decimal, denominator: int | Decimal) -> float | None:
+    # Through an exact fraction: the float is the correctly rounded ratio, whatever the sums.
     if not denominator:
         return None
-    return float(Decimal(numerator) / Decimal(denominator))
+    return float(Fraction(numerator) / Fraction(denominator))
 
 
 def _headcount_series(
