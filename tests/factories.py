@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from analytics.models import ListeningEvent
 from billing.models import Listener, Payment, PaymentStatus, Plan, Subscription, Tier
+from billing.periods import add_months
 from catalog.models import Album, Artist, Episode, Genre, Podcast, Track
 
 _seq = itertools.count(1)
@@ -50,16 +51,11 @@ def make_payment(subscription: Subscription, *, paid_at: datetime, **fields) -> 
     fields.setdefault("method", "card")
     fields.setdefault("status", PaymentStatus.SUCCEEDED)
     fields.setdefault("period_start", paid_at)
-    fields.setdefault("period_end", _plus_month(paid_at))
+    fields.setdefault("period_end", add_months(paid_at, 1))
     fields.setdefault("idempotency_key", f"test-payment-{n}")
     return Payment.objects.create(
         listener=subscription.listener, subscription=subscription, paid_at=paid_at, **fields
     )
-
-
-def _plus_month(moment: datetime) -> datetime:
-    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
-    return moment.replace(year=year, month=month, day=min(moment.day, 28))
 
 
 def make_genre(name: str = "Pop") -> Genre:

@@ -28,7 +28,9 @@ def _run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def _load_settings(**env: str) -> subprocess.CompletedProcess[str]:
-    return _run(["-c", "from django.conf import settings; print(settings.DATABASES['default']['ENGINE'])"], **env)
+    return _run(
+        ["-c", "from django.conf import settings; print(settings.DATABASES['default']['ENGINE'])"], **env
+    )
 
 
 def test_settings_default_to_sqlite_in_the_project_folder():
@@ -69,7 +71,9 @@ def test_settings_reject_bad_values_with_a_message_naming_the_variable(env, mess
 
 
 def test_settings_read_the_reporting_time_zone():
-    result = _run(["-c", "from django.conf import settings; print(settings.TIME_ZONE)"], TIME_ZONE="Europe/Stockholm")
+    result = _run(
+        ["-c", "from django.conf import settings; print(settings.TIME_ZONE)"], TIME_ZONE="Europe/Stockholm"
+    )
     assert result.stdout.strip() == "Europe/Stockholm"
 
 
