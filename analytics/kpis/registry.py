@@ -22,10 +22,12 @@ FAMILIES: dict[str, str] = {
     "content": "Content",
     "geography": "Geography",
     "cohorts": "Cohorts",
+    "experiments": "Experiments",
+    "segments": "Segments & royalties",
 }
 # Parameters a KPI may accept besides its period; `grain` is the bucket size of a series
-# ("day", "week", "month"), the rest narrow what is counted.
-FILTERS = ("country", "region", "plan", "device", "genre", "grain")
+# ("day", "week", "month"), `experiment` an Experiment key, the rest narrow what is counted.
+FILTERS = ("country", "region", "plan", "device", "genre", "grain", "experiment")
 GRAINS = ("day", "week", "month")
 CHART_KINDS = ("line", "bar", "stacked-bar", "horizontal-bar", "doughnut", "heatmap", "table")
 UNITS = ("count", "minutes", "ms", "seconds", "money", "ratio", "index", "text", "date")
