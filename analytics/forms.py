@@ -15,7 +15,7 @@ from django.http import QueryDict
 from django_countries import countries
 
 from analytics.kpis.registry import FILTERS, GRAINS
-from analytics.models import Device
+from analytics.models import Device, Experiment
 from billing.models import Plan
 from billing.regions import Region
 from catalog.models import Genre
@@ -129,6 +129,13 @@ class KpiFilterForm(forms.Form):
         choices=[("", "Default"), *((grain, grain.title()) for grain in GRAINS)],
         error_messages={"invalid_choice": "Unknown grain %(value)s: use day, week or month."},
     )
+    experiment = forms.ModelChoiceField(
+        required=False,
+        queryset=Experiment.objects.order_by("key"),
+        to_field_name="key",
+        empty_label="Choose an experiment",
+        error_messages={"invalid_choice": "Unknown experiment %(value)s: use an experiment key."},
+    )
     compare = _FlagField(required=False, label="Compare with the previous period")
 
     def __init__(self, data: QueryDict | dict[str, str] | None, *, today: date) -> None:
@@ -174,6 +181,8 @@ class KpiFilterForm(forms.Form):
             value = self.cleaned_data.get(name)
             if isinstance(value, Plan):
                 value = value.code
+            elif isinstance(value, Experiment):
+                value = value.key
             elif isinstance(value, Genre):
                 value = value.pk
             if value not in (None, ""):

@@ -50,6 +50,8 @@ FAMILY_ICONS = {
     "content": "library_music",
     "geography": "public",
     "cohorts": "grid_on",
+    "experiments": "science",
+    "segments": "donut_small",
 }
 
 

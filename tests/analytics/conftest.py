@@ -149,7 +149,8 @@ def _register_fakes() -> None:
                 .annotate(total=Sum("amount"))
             ):
                 key = (row["subscription__plan__code"], row["subscription__plan__name"])
-                sums.setdefault(key, {})[status] = row["total"]
+                # SQLite sums decimals with extra digits; the KPI states cents.
+                sums.setdefault(key, {})[status] = row["total"].quantize(Decimal("0.01"))
         rows = [
             {
                 "plan": name,

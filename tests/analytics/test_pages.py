@@ -11,6 +11,7 @@ from importlib.machinery import ModuleSpec
 import pytest
 from django.urls import reverse
 
+from analytics.kpis.registry import FAMILIES
 from analytics.views import access
 from spotilytics.roles import ANALYST, SUPPORT
 
@@ -211,7 +212,7 @@ def test_dashboard_renders_cards_sparklines_and_family_links(fake_kpis, dataset,
     assert 'data-config="kpi-spark-mrr"' in html
     assert '<script id="kpi-spark-mrr" type="application/json">' in html
     assert html.count("Not available yet.") == 4
-    for family in ("audience", "engagement", "revenue", "content", "geography", "cohorts"):
+    for family in FAMILIES:
         assert f'href="/admin/kpis/{family}/"' in html
     assert 'href="/admin/data-model/"' in html
     assert [tag for tag in _scripts(html) if "src=" not in tag and 'type="application/json"' not in tag] == []
@@ -233,17 +234,17 @@ def test_dashboard_shows_support_no_kpis(fake_kpis, client, staff_in_role):
 def test_sidebar_lists_dashboard_families_data_model_then_models(fake_kpis, superuser):
     links = _sidebar_links(superuser.get("/admin/").content.decode())
 
-    assert links[:8] == [
-        "/admin/",
+    families = [f"/admin/kpis/{family}/" for family in FAMILIES]
+    assert families[:6] == [
         "/admin/kpis/audience/",
         "/admin/kpis/engagement/",
         "/admin/kpis/revenue/",
         "/admin/kpis/content/",
         "/admin/kpis/geography/",
         "/admin/kpis/cohorts/",
-        "/admin/data-model/",
     ]
-    assert "/admin/auth/user/" in links[8:]
+    assert links[: len(families) + 2] == ["/admin/", *families, "/admin/data-model/"]
+    assert "/admin/auth/user/" in links[len(families) + 2 :]
 
 
 def test_sidebar_hides_kpi_pages_from_support(fake_kpis, client, staff_in_role):
