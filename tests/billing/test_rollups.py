@@ -1,0 +1,243 @@
+"""Revenue rollups: rows on a tiny dataset, idempotence, the refresh window, time zones."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from billing import rollups
+from billing.models import (
+    MrrMonth,
+    Payment,
+    PaymentDay,
+    PaymentMonth,
+    PaymentStatus,
+    SubscriberDay,
+    Subscription,
+    TrialMonth,
+)
+from tests.factories import at, make_listener, make_payment, make_plan, make_subscription
+
+pytestmark = pytest.mark.django_db
+
+TABLES = (SubscriberDay, PaymentDay, PaymentMonth, MrrMonth, TrialMonth)
+
+
+def dump() -> dict[str, list[tuple]]:
+    """Every rollup row without its id, in a stable order."""
+    out = {}
+    for model in TABLES:
+        names = [f.attname for f in model._meta.concrete_fields if f.name != "id"]
+        out[model.__name__] = sorted(
+            model.objects.values_list(*names), key=lambda row: tuple(str(v) for v in row)
+        )
+    return out
+
+
+@pytest.fixture
+def small():
+    """L1 (SE) on premium from Jan 10 with a failed payment retried and refunded;
+    L2 (US) without subscription; L3 (US) on an annual plan with a trial to Feb 3."""
+    premium = make_plan("premium", price="10.00")
+    annual = make_plan("annual", price="120.00", billing_period="annual")
+    one = make_listener(country="SE", signed_up_at=at(2026, 1, 1))
+    make_listener(country="US", signed_up_at=at(2026, 1, 5))
+    three = make_listener(country="US", signed_up_at=at(2026, 1, 5))
+    sub = make_subscription(one, premium, started_at=at(2026, 1, 10))
+    make_payment(sub, paid_at=at(2026, 1, 10))
+    make_payment(sub, paid_at=at(2026, 2, 10), status=PaymentStatus.FAILED)
+    make_payment(sub, paid_at=at(2026, 2, 11), status=PaymentStatus.REFUNDED, refunded_at=at(2026, 2, 12))
+    yearly = make_subscription(three, annual, started_at=at(2026, 1, 20), trial_ends_at=at(2026, 2, 3))
+    make_payment(yearly, paid_at=at(2026, 2, 3), method="paypal")
+    return {"premium": premium, "annual": annual}
+
+
+def test_refresh_writes_the_rollup_rows(small):
+    written = rollups.refresh(full=True, today=date(2026, 2, 14))
+    # Days Jan 1 .. Feb 15 (the state at tomorrow's first instant):
+    # Jan 1-4 one group (SE, no plan), Jan 5-9 two (+ US no plan), Jan 10-19 two (SE moves
+    # to premium), Jan 20 - Feb 15 three (US annual in trial, then paid) = 4 + 10 + 20 + 81.
+    assert written == {
+        "subscriber_days": 115,
+        "payment_days": 5,
+        "payment_months": 3,
+        "mrr_months": 3,
+        "trial_months": 1,
+    }
+    premium, annual = small["premium"].pk, small["annual"].pk
+
+    def day(on):
+        rows = SubscriberDay.objects.filter(day=on).values_list(
+            "country", "plan_id", "listeners", "paying", "arr"
+        )
+        # No plan first, on every database (PostgreSQL sorts NULL last).
+        return sorted(rows, key=lambda row: (row[0], row[1] or 0))
+
+    assert day(date(2026, 1, 15)) == [
+        ("SE", premium, 1, 1, Decimal("120.00")),
+        ("US", None, 2, 0, Decimal("0.00")),
+    ]
+    assert day(date(2026, 2, 1)) == [
+        ("SE", premium, 1, 1, Decimal("120.00")),
+        ("US", None, 1, 0, Decimal("0.00")),
+        ("US", annual, 1, 0, Decimal("0.00")),  # in trial: not paying
+    ]
+    assert day(date(2026, 2, 15)) == [
+        ("SE", premium, 1, 1, Decimal("120.00")),
+        ("US", None, 1, 0, Decimal("0.00")),
+        ("US", annual, 1, 1, Decimal("120.00")),  # an annual price is its own 12 x MRR
+    ]
+    assert not SubscriberDay.objects.filter(day__gt=date(2026, 2, 15)).exists()
+
+    # Attempts by the day of the attempt, the refund on Feb 12 by its own day.
+    assert list(
+        PaymentDay.objects.order_by("day").values_list(
+            "day", "country", "plan_id", "method", "attempts", "succeeded", "failed", "gross", "refunds"
+        )
+    ) == [
+        (date(2026, 1, 10), "SE", premium, "card", 1, 1, 0, Decimal("10.00"), Decimal("0.00")),
+        (date(2026, 2, 3), "US", annual, "paypal", 1, 1, 0, Decimal("120.00"), Decimal("0.00")),
+        (date(2026, 2, 10), "SE", premium, "card", 1, 0, 1, Decimal("0.00"), Decimal("0.00")),
+        (date(2026, 2, 11), "SE", premium, "card", 1, 1, 0, Decimal("10.00"), Decimal("0.00")),
+        (date(2026, 2, 12), "SE", premium, "card", 0, 0, 0, Decimal("0.00"), Decimal("10.00")),
+    ]
+    assert list(
+        PaymentMonth.objects.order_by("month", "country").values_list(
+            "month", "country", "method", "attempts", "succeeded", "failed", "gross", "refunds"
+        )
+    ) == [
+        (date(2026, 1, 1), "SE", "card", 1, 1, 0, Decimal("10.00"), Decimal("0.00")),
+        (date(2026, 2, 1), "SE", "card", 2, 1, 1, Decimal("10.00"), Decimal("10.00")),
+        (date(2026, 2, 1), "US", "paypal", 1, 1, 0, Decimal("120.00"), Decimal("0.00")),
+    ]
+    # January: L1 new (120) in SE; L3 still in trial on Feb 1: no US row.
+    # February, in progress to Feb 15: L1 stays; L3 new 120 in US.
+    assert list(
+        MrrMonth.objects.order_by("month", "country").values_list(
+            "month",
+            "as_of",
+            "country",
+            "arr_start",
+            "arr_new",
+            "arr_churn",
+            "arr_end",
+            "customers_start",
+            "customers_churned",
+            "customers_end",
+        )
+    ) == [
+        (date(2026, 1, 1), date(2026, 2, 1), "SE", 0, Decimal("120.00"), 0, Decimal("120.00"), 0, 0, 1),
+        (date(2026, 2, 1), date(2026, 2, 15), "SE", Decimal("120.00"), 0, 0, Decimal("120.00"), 1, 0, 1),
+        (date(2026, 2, 1), date(2026, 2, 15), "US", 0, Decimal("120.00"), 0, Decimal("120.00"), 0, 0, 1),
+    ]
+    assert list(TrialMonth.objects.values_list("month", "country", "plan_id", "trials", "converted")) == [
+        (date(2026, 1, 1), "US", annual, 1, 1)
+    ]
+
+
+def test_refresh_is_idempotent(small):
+    rollups.refresh(full=True, today=date(2026, 2, 14))
+    first = dump()
+    assert rollups.refresh(full=True, today=date(2026, 2, 14))["subscriber_days"] == 115
+    assert dump() == first
+    rollups.refresh(since=date(2026, 1, 20), today=date(2026, 2, 14))
+    assert dump() == first
+
+
+def test_refresh_of_an_empty_database_writes_nothing():
+    assert rollups.refresh(full=True, today=date(2026, 2, 14)) == dict.fromkeys(
+        ("subscriber_days", "payment_days", "payment_months", "mrr_months", "trial_months"), 0
+    )
+    assert all(not model.objects.exists() for model in TABLES)
+
+
+def test_default_refresh_picks_up_late_changes_in_its_window(small):
+    rollups.refresh(full=True, today=date(2026, 3, 5))
+    # A refund today of a January payment, and L1 cancelled back on Feb 20.
+    Payment.objects.filter(paid_at=at(2026, 1, 10)).update(
+        status=PaymentStatus.REFUNDED, refunded_at=at(2026, 3, 5, 9)
+    )
+    Subscription.objects.filter(listener__country="SE").update(ended_at=at(2026, 2, 20))
+    # The default window starts on the first day of the month before today's: Feb 1.
+    rollups.refresh(today=date(2026, 3, 5))
+    incremental = dump()
+    rollups.refresh(full=True, today=date(2026, 3, 5))
+    assert incremental == dump()
+    assert SubscriberDay.objects.get(day=date(2026, 2, 21), country="SE").plan_id is None
+    assert PaymentDay.objects.get(day=date(2026, 3, 5)).refunds == Decimal("10.00")
+
+
+def test_default_refresh_starts_at_the_last_refresh_when_it_is_older(small):
+    rollups.refresh(full=True, today=date(2026, 1, 12))
+    Subscription.objects.filter(listener__country="SE").update(started_at=at(2026, 1, 11))
+    # Three months later: the window reaches back to the month of the last refresh (Jan).
+    rollups.refresh(today=date(2026, 4, 10))
+    incremental = dump()
+    rollups.refresh(full=True, today=date(2026, 4, 10))
+    assert incremental == dump()
+
+
+def test_changes_before_the_window_need_since(small):
+    rollups.refresh(full=True, today=date(2026, 3, 5))
+    Subscription.objects.filter(listener__country="SE").update(started_at=at(2026, 1, 12))
+    rollups.refresh(today=date(2026, 3, 5))  # window from Feb 1: January is kept as it was
+    assert SubscriberDay.objects.get(day=date(2026, 1, 11), country="SE").plan_id is not None
+    rollups.refresh(since=date(2026, 1, 11), today=date(2026, 3, 5))  # from Jan 1
+    assert SubscriberDay.objects.get(day=date(2026, 1, 11), country="SE").plan_id is None
+    since = dump()
+    rollups.refresh(full=True, today=date(2026, 3, 5))
+    assert since == dump()
+
+
+def test_refresh_with_an_earlier_today_drops_later_rows(small):
+    rollups.refresh(full=True, today=date(2026, 3, 5))
+    rollups.refresh(full=True, today=date(2026, 1, 31))
+    assert SubscriberDay.objects.latest("day").day == date(2026, 2, 1)
+    # Payment days reach the last payment activity (Feb 12) even past today.
+    assert PaymentDay.objects.latest("day").day == date(2026, 2, 12)
+    assert MrrMonth.objects.latest("month").month == date(2026, 1, 1)
+    assert MrrMonth.objects.get(month=date(2026, 1, 1), country="SE").as_of == date(2026, 2, 1)
+
+
+def test_refresh_cuts_days_in_the_reporting_time_zone(settings):
+    settings.TIME_ZONE = "Europe/Stockholm"  # UTC+1 in winter
+    premium = make_plan("premium", price="10.00")
+    listener = make_listener(country="SE", signed_up_at=at(2026, 1, 1))
+    # 23:30 UTC on Jan 31 is 00:30 on Feb 1 in Stockholm.
+    sub = make_subscription(listener, premium, started_at=at(2026, 1, 31, 23, 30))
+    make_payment(sub, paid_at=at(2026, 1, 31, 23, 30))
+    rollups.refresh(full=True, today=date(2026, 2, 2))
+    assert list(PaymentDay.objects.values_list("day", flat=True)) == [date(2026, 2, 1)]
+    assert SubscriberDay.objects.get(day=date(2026, 2, 1)).paying == 0  # 00:00 local: not yet
+    assert SubscriberDay.objects.get(day=date(2026, 2, 2)).paying == 1
+    # New in February, not January.
+    assert list(MrrMonth.objects.values_list("month", "arr_new")) == [(date(2026, 2, 1), Decimal("120.00"))]
+
+
+def test_refresh_reports_progress(small):
+    seen = []
+    rollups.refresh(full=True, today=date(2026, 2, 14), progress=lambda *args: seen.append(args))
+    assert ("billing: trials", 2, 2) in seen
+    assert seen[-1] == ("billing: days", 46, 46)
+
+
+def test_mrr_month_refuses_movements_that_do_not_add_up():
+    with pytest.raises(IntegrityError), transaction.atomic():
+        MrrMonth.objects.create(
+            month=date(2026, 1, 1),
+            as_of=date(2026, 2, 1),
+            country="SE",
+            arr_start=Decimal("100.00"),
+            arr_new=Decimal("20.00"),
+            arr_reactivation=0,
+            arr_expansion=0,
+            arr_contraction=0,
+            arr_churn=Decimal("10.00"),
+            arr_end=Decimal("120.00"),  # should be 110.00
+            customers_start=1,
+            customers_churned=0,
+            customers_end=1,
+        )
