@@ -40,7 +40,7 @@ from billing.services import payment_refund, subscription_cancel
 from spotilytics.admin_tools import (
     DateTimeRangeFilter,
     LargeTableAdminMixin,
-    ReadOnlyAdminMixin,
+    RollupAdmin,
     apply_each,
     render_confirmation,
     subquery_count,
@@ -483,11 +483,10 @@ class PaymentAdmin(LargeTableAdminMixin, ModelAdmin):
 # --- Revenue rollups: derived by `billing.rollups.refresh`, shown for inspection ----
 
 
-class _RollupAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, ModelAdmin):
+class _RollupAdmin(RollupAdmin):
     list_select_related = ["plan"]
     search_fields = ["country__exact"]
     search_help_text = "Two-letter country code."
-    list_filter_submit = True
 
 
 @admin.register(SubscriberDay)

@@ -2,7 +2,7 @@
 
 - `EstimatedCountPaginator` and `LargeTableAdminMixin`: changelists of tables with
   millions of rows never run a full `COUNT(*)`.
-- `ReadOnlyAdminMixin`: view-only admins for rows the system writes.
+- `ReadOnlyAdminMixin` and `RollupAdmin`: view-only admins for rows the system writes.
 - `DateTimeRangeFilter`: unfold's date-time range filter, time-zone aware and strict.
 - `subquery_count`: a per-row count as a correlated subquery, so a changelist column
   such as "tracks" costs no query per row and no join fan-out.
@@ -26,6 +26,7 @@ from django.forms import Form
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.functional import cached_property
+from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import RangeDateTimeFilter
 from unfold.views import ChangeList
 
@@ -172,6 +173,12 @@ class DateTimeRangeFilter(RangeDateTimeFilter):
         if end := form.cleaned_data.get(f"{self.parameter_name}_to"):
             bounds[f"{self.parameter_name}__lte"] = end
         return queryset.filter(**bounds)
+
+
+class RollupAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, ModelAdmin):
+    """A pre-aggregated table, rewritten by its refresh: browsed to check a KPI, never edited."""
+
+    list_filter_submit = True
 
 
 def subquery_count(model: type[Model], field: str, *conditions: Q, **filters: Any) -> Coalesce:

@@ -20,7 +20,18 @@ from billing.models import (
     SubscriberDay,
     TrialMonth,
 )
-from catalog.models import Follow, Playlist, PlaylistItem, Rating
+from catalog.models import (
+    ContentRollupWatermark,
+    Follow,
+    GenreCountryStreams,
+    ListenerMonthActivity,
+    Playlist,
+    PlaylistItem,
+    PodcastCountryStreams,
+    Rating,
+    TrackCountryStreams,
+    TrackStreams,
+)
 from tests.factories import (
     at,
     make_artist,
@@ -144,6 +155,22 @@ def build_world() -> dict[type[Model], Model]:
             customers_end=1,
         ),
         TrialMonth: TrialMonth.objects.create(month=day, country="SE", plan=plan, trials=2, converted=1),
+        TrackStreams: TrackStreams.objects.create(grain="day", period=day, track=track, streams=3),
+        TrackCountryStreams: TrackCountryStreams.objects.create(
+            grain="day", period=day, country="SE", track=track, streams=3
+        ),
+        GenreCountryStreams: GenreCountryStreams.objects.create(
+            grain="day", period=day, country="SE", genre=genre, streams=3
+        ),
+        PodcastCountryStreams: PodcastCountryStreams.objects.create(
+            grain="day", period=day, country="SE", device="mobile", podcast=episode.podcast, streams=1
+        ),
+        ListenerMonthActivity: ListenerMonthActivity.objects.create(
+            month=day, listener=listener, country="SE", days=0b1011
+        ),
+        ContentRollupWatermark: ContentRollupWatermark.objects.create(
+            key=f"content-{n}", through=day, max_event_id=event.pk, refreshed_at=at(2026, 1, 5)
+        ),
     }
 
 

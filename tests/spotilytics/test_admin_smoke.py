@@ -13,13 +13,34 @@ from unfold.admin import ModelAdmin as UnfoldModelAdmin
 
 from analytics.models import ListeningEvent
 from billing.models import Listener, MrrMonth, PaymentDay, PaymentMonth, SubscriberDay, TrialMonth
+from catalog.models import (
+    ContentRollupWatermark,
+    GenreCountryStreams,
+    ListenerMonthActivity,
+    PodcastCountryStreams,
+    TrackCountryStreams,
+    TrackStreams,
+)
 from tests.factories import at, make_event, make_payment
 from tests.spotilytics.admin_helpers import admin_test_settings, admin_url, build_world, registered_models
 
 pytestmark = pytest.mark.django_db
 
 # Rows the system writes: viewable, never added or changed, not even by a superuser.
-READ_ONLY = {ListeningEvent, SubscriberDay, PaymentDay, PaymentMonth, MrrMonth, TrialMonth}
+READ_ONLY = {
+    ListeningEvent,
+    SubscriberDay,
+    PaymentDay,
+    PaymentMonth,
+    MrrMonth,
+    TrialMonth,
+    TrackStreams,
+    TrackCountryStreams,
+    GenreCountryStreams,
+    PodcastCountryStreams,
+    ListenerMonthActivity,
+    ContentRollupWatermark,
+}
 MODELS = registered_models()
 
 
