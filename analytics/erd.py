@@ -7,7 +7,8 @@ to the box it points at, labelled with its cardinality at both ends.
 
 Layout: a model sits one column to the right of the rightmost model it points at, so
 relation lines run right to left; within a column, boxes are ordered by where their
-targets are, which keeps lines from crossing more than they must.
+targets are, which keeps lines from crossing more than they must. Tables without any
+relation (rollups) are set in a grid below.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ CHAR = 6.8  # average width of a 12px character
 GAP_X = 130  # between columns: room for the relation lines
 GAP_Y = 28  # between boxes of a column
 MARGIN = 24
+MAX_COLUMN = 1300  # height at which a column of boxes wraps
 
 # Colours of the standalone file; on the page `static/analytics/analytics.css` styles
 # the same classes for the light and the dark theme.
@@ -89,6 +91,7 @@ class Diagram:
     boxes: dict[str, Box] = field(default_factory=dict)
     relations: list[Relation] = field(default_factory=list)
     app_labels: tuple[str, ...] = ()
+    alone_top: float | None = None  # where the grid of tables without relations starts
 
 
 def describe(app_labels: tuple[str, ...] = DEFAULT_APPS) -> Diagram:
@@ -176,9 +179,10 @@ def layout(diagram: Diagram) -> tuple[float, float]:
         )
 
     order = {app: index for index, app in enumerate(diagram.app_labels)}
-    columns = sorted(boxes.values(), key=lambda b: b.column)
+    linked = {r.source for r in diagram.relations} | {r.target for r in diagram.relations}
+    columns = sorted((boxes[label] for label in boxes if label in linked), key=lambda b: b.column)
     x = MARGIN
-    height = 0.0
+    height = float(MARGIN + 34)  # below the legend
     for _column, members in groupby(columns, key=lambda b: b.column):
         members = list(members)
 
@@ -190,14 +194,44 @@ def layout(diagram: Diagram) -> tuple[float, float]:
             return centre, order.get(box.app_label, 99), box.name
 
         members.sort(key=barycentre)
-        width = max(box.width for box in members)
-        y = MARGIN + 34  # below the legend
+        # A layer taller than MAX_COLUMN continues in a second column, right next to it.
+        stacks: list[list[Box]] = [[]]
+        used = 0.0
         for box in members:
-            box.x, box.y, box.width = x, y, width
-            y += box.height + GAP_Y
-        height = max(height, y)
-        x += width + GAP_X
-    return x - GAP_X + MARGIN, height + MARGIN
+            if stacks[-1] and used + box.height > MAX_COLUMN:
+                stacks.append([])
+                used = 0.0
+            stacks[-1].append(box)
+            used += box.height + GAP_Y
+        for stack in stacks:
+            width = max(box.width for box in stack)
+            y = MARGIN + 34.0
+            for box in stack:
+                box.x, box.y, box.width = x, y, width
+                y += box.height + GAP_Y
+            height = max(height, y)
+            x += width + GAP_X
+    width = max(x - GAP_X + MARGIN, 2 * MARGIN)
+    # Tables without relations (rollups, bookkeeping) fill a grid below, so they do not
+    # stretch the first column to several screens.
+    alone = sorted(
+        (box for label, box in boxes.items() if label not in linked),
+        key=lambda b: (order.get(b.app_label, 99), b.name),
+    )
+    diagram.alone_top = height if alone else None
+    if alone:
+        cell = max(box.width for box in alone)
+        per_row = max(3, int((width - 2 * MARGIN + GAP_Y) // (cell + GAP_Y)))
+        y = height + 30
+        for start in range(0, len(alone), per_row):
+            row = alone[start : start + per_row]
+            for index, box in enumerate(row):
+                box.column = -1
+                box.x, box.y, box.width = MARGIN + index * (cell + GAP_Y), y, cell
+            y += max(box.height for box in row) + GAP_Y
+        height = y
+        width = max(width, MARGIN + per_row * (cell + GAP_Y) - GAP_Y + MARGIN)
+    return width, height + MARGIN
 
 
 def render_svg(app_labels: tuple[str, ...] = DEFAULT_APPS, *, standalone: bool = False) -> str:
@@ -215,6 +249,11 @@ def render_svg(app_labels: tuple[str, ...] = DEFAULT_APPS, *, standalone: bool =
         parts.append(f"<style>{_STANDALONE_STYLE}</style>")
         parts.append(f'<rect class="erd-canvas" width="{width:.0f}" height="{height:.0f}"/>')
     parts.extend(_legend(app_labels, colour))
+    if diagram.alone_top is not None:
+        parts.append(
+            f'<text class="erd-legend" x="{MARGIN}" y="{diagram.alone_top + 16:.0f}" font-weight="600">'
+            "Tables without relations</text>"
+        )
     incoming: dict[str, int] = {}
     for relation in diagram.relations:
         parts.extend(_relation_svg(diagram, relation, incoming))
