@@ -48,6 +48,26 @@ for _feature in (
 ):
     CONSTRAINT_MESSAGES[f"track_{_feature}_0_1"] = f"{_feature} must be between 0 and 1"
 
+# The field each constraint is about, so a row the database refuses still names its column.
+CONSTRAINT_FIELDS = {
+    "track_duration_positive": "duration_ms",
+    "track_popularity_0_100": "popularity",
+    "track_key_pitch_class": "key",
+    "track_mode_minor_major": "mode",
+    "track_tempo_not_negative": "tempo",
+    "episode_number_unique_per_podcast": "number",
+    "episode_number_from_one": "number",
+    "episode_duration_positive": "duration_ms",
+    "plan_price_matches_tier": "price",
+    "subscription_price_not_negative": "price",
+    "subscription_ends_after_start": "ended_at",
+    "subscription_trial_ends_after_start": "trial_ends_at",
+    "subscription_one_open_per_listener": "ended_at",
+    "payment_amount_positive": "amount",
+    "payment_period_ends_after_start": "period_end",
+    "payment_refund_date_iff_refunded": "refunded_at",
+    "listener_birth_year_plausible": "birth_year",
+}
 _CONSTRAINT_RE = re.compile(r"Constraint [“\"](?P<name>[^”\"]+)[”\"] is violated")
 _GENERIC = "this row could not be saved; check its values against the column descriptions"
 
@@ -86,6 +106,16 @@ def describe_exception(exc: BaseException) -> str:
     return _GENERIC
 
 
+def constraint_field(exc: BaseException) -> str | None:
+    """The model field a database constraint error is about, when the message names it."""
+    if isinstance(exc, IntegrityError):
+        text = str(exc)
+        for name, field_name in sorted(CONSTRAINT_FIELDS.items(), key=lambda item: -len(item[0])):
+            if name in text:
+                return field_name
+    return None
+
+
 def describe_validation_error(error: ValidationError, *, column_of) -> list[tuple[str | None, str]]:
     """(column, reason) pairs of a ValidationError; `column_of` maps error keys to columns."""
     if not hasattr(error, "error_dict"):
@@ -110,7 +140,7 @@ def _plain(message: str) -> str:
 
 
 def _integrity_message(text: str) -> str:
-    for name, message in CONSTRAINT_MESSAGES.items():
+    for name, message in sorted(CONSTRAINT_MESSAGES.items(), key=lambda item: -len(item[0])):
         if name in text:
             return message
     lowered = text.lower()
@@ -126,4 +156,6 @@ def _integrity_message(text: str) -> str:
 def _looks_technical(text: str) -> bool:
     # Messages from Python itself ("invalid literal for int() with base 10: 'x'") or
     # naming classes are for developers, not for the person importing a file.
-    return bool(re.search(r"\w+\(\)|<class |Error\b|Exception\b|\w+\.\w+\.\w+", text))
+    # Quoted values are the file's own data ('12.3.4'), never a sign of a technical message.
+    unquoted = re.sub(r"'[^']*'|\"[^\"]*\"", "", text)
+    return bool(re.search(r"\w+\(\)|<class |Error\b|Exception\b|\w+\.\w+\.\w+", unquoted))

@@ -22,7 +22,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from spotilytics.importing.headers import HeaderMap, map_headers
-from spotilytics.importing.problems import Problem, describe_exception, describe_validation_error
+from spotilytics.importing.problems import (
+    Problem,
+    constraint_field,
+    describe_exception,
+    describe_validation_error,
+)
 from spotilytics.importing.reading import AUTO, FileRefused, read_table
 from spotilytics.importing.resources import LINE, SpotilyticsResource
 from spotilytics.models import ImportLog, ImportSource, ImportStatus
@@ -195,7 +200,11 @@ def _import_chunk(
             )
     for error_row in result.error_rows:
         for error in error_row.errors:
-            outcome.add_problem(Problem(describe_exception(error.error), line=line_of(error_row.number)))
+            field_name = constraint_field(error.error)
+            column = header_map.file_column(resource.column_of(field_name)) if field_name else None
+            outcome.add_problem(
+                Problem(describe_exception(error.error), line=line_of(error_row.number), column=column)
+            )
     if outcome.problem_count > before:
         # The chunk's savepoint was rolled back: objects it created are gone.
         resource.reset_caches()
