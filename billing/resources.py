@@ -182,6 +182,19 @@ class PaymentResource(SpotilyticsResource):
         "subscriptionid": Alias("subscription"),
     }
     export_select_related = ("listener", "subscription")
+    export_paths: ClassVar = {
+        "idempotency_key": "idempotency_key",
+        "listener": "listener__email",
+        "subscription": "subscription_id",
+        "amount": "amount",
+        "currency": "currency",
+        "method": "method",
+        "status": "status",
+        "paid_at": "paid_at",
+        "refunded_at": "refunded_at",
+        "period_start": "period_start",
+        "period_end": "period_end",
+    }
 
     class Meta:
         model = Payment

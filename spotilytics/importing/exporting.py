@@ -52,6 +52,15 @@ def unneutralise(text: str) -> str:
 
 def export_rows(resource: Any, queryset: QuerySet, fields: list[str] | None) -> Iterator[list[Any]]:
     """Native values (numbers as numbers, instants aware) of each object, in chunks."""
+    names = [resource.get_field_name(field) for field in resource.get_export_fields(fields)]
+    paths = getattr(resource, "export_paths", {})
+    if paths and all(name in paths for name in names):
+        # Big tables (listening events, payments) declare where each column lives: one
+        # flat tuple per row and no model instances, several times faster.
+        flat = queryset.values_list(*(paths[name] for name in names))
+        for values in flat.iterator(chunk_size=EXPORT_CHUNK_SIZE):
+            yield list(values)
+        return
     queryset = resource.prepare_export_queryset(queryset)
     for instance in queryset.iterator(chunk_size=EXPORT_CHUNK_SIZE):
         yield resource.export_resource(instance, selected_fields=fields, force_native_type=True)
