@@ -147,3 +147,272 @@ class Assignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.listener_id} -> {self.variant}"
+
+
+# Listening rollups. Filled only by `analytics.rollups.refresh` (the `refresh_rollups`
+# command); KPI pages read these instead of scanning the raw events. Listener, genre and
+# plan ids are plain integers, not foreign keys: a rollup row is a snapshot that the next
+# refresh rewrites, and deleting a listener must not wait on millions of rollup rows.
+# Days and months are local dates in the reporting time zone of the last refresh.
+# Empty string / 0 in a dimension column means "all" (country, device) or "none" (plan:
+# the free tier or no active subscription; genre: a podcast episode) as each table says.
+
+
+class RollupState(models.Model):
+    """Where a rollup module's last refresh stopped: one row per module.
+
+    Events are detected by id (`last_event_id`), not by time, so events that arrive late
+    for past days are still found. `max_ms_played` bounds how far back a session can
+    reach; `active_through` is the last day whose rolling windows are stored.
+    """
+
+    module = models.CharField(max_length=40, primary_key=True)
+    last_event_id = models.BigIntegerField(default=0)
+    covered_until = models.DateTimeField(null=True, blank=True, help_text="The last played_at covered.")
+    max_ms_played = models.BigIntegerField(default=0)
+    first_day = models.DateField(null=True, blank=True)
+    last_day = models.DateField(null=True, blank=True)
+    active_through = models.DateField(null=True, blank=True)
+    time_zone = models.CharField(max_length=64, blank=True)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.module} up to event #{self.last_event_id}"
+
+
+class ListenerDay(models.Model):
+    """Grain: one row per (day, listener) with at least one event that day.
+
+    `devices` is a bit set of the devices used that day (see `analytics.rollups.DEVICE_BITS`);
+    `country` and `signup_month` (local month of sign-up) are the listener's when the day
+    was refreshed.
+    """
+
+    day = models.DateField()
+    listener_id = models.BigIntegerField()
+    country = models.CharField(max_length=2)
+    signup_month = models.DateField()
+    devices = models.PositiveSmallIntegerField()
+    events = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "listener_id"], name="listenerday_unique")]
+        indexes = [models.Index(fields=["listener_id", "day"], name="listenerday_listener_day")]
+
+    def __str__(self) -> str:
+        return f"Listener {self.listener_id} on {self.day}"
+
+
+class ListenerFirstDay(models.Model):
+    """Grain: one row per listener who ever played anything: the local day of the first event."""
+
+    listener_id = models.BigIntegerField(primary_key=True)
+    first_day = models.DateField()
+    country = models.CharField(max_length=2)
+
+    class Meta:
+        indexes = [models.Index(fields=["first_day", "country"], name="firstday_day_country")]
+
+    def __str__(self) -> str:
+        return f"Listener {self.listener_id} first played on {self.first_day}"
+
+
+class NewListenersDay(models.Model):
+    """Grain: (day, country): listeners whose first event fell on that day.
+    `country = ""` rows hold the all-countries total."""
+
+    day = models.DateField()
+    country = models.CharField(max_length=2, blank=True)
+    listeners = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "country"], name="newlistenersday_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.listeners} new on {self.day} {self.country or 'all'}"
+
+
+class ActiveListenersDay(models.Model):
+    """Grain: (day, country, device): exact distinct active listeners on the day (DAU), over
+    `[day-6, day]` (WAU) and over `[day-27, day]` (R28).
+
+    `country = ""` is all countries and `device = ""` all devices; a listener has one
+    country, so per-country rows add up to the total, but not per-device rows (a listener
+    may use several devices). Rows exist where any of the three is non-zero.
+    """
+
+    day = models.DateField()
+    country = models.CharField(max_length=2, blank=True)
+    device = models.CharField(max_length=8, blank=True)
+    dau = models.PositiveIntegerField()
+    wau = models.PositiveIntegerField()
+    r28 = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "country", "device"], name="activelistenersday_unique")
+        ]
+        indexes = [models.Index(fields=["device", "country", "day"], name="activeday_device_country_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.country or 'all'} {self.device or 'all'}: {self.dau}"
+
+
+class ListenerMonth(models.Model):
+    """Grain: (month, listener) for every listener active in the month (first day of the
+    month); `devices` is the bit set of devices used in the month, `signup_month` the local
+    month the listener signed up in."""
+
+    month = models.DateField()
+    listener_id = models.BigIntegerField()
+    country = models.CharField(max_length=2)
+    signup_month = models.DateField()
+    devices = models.PositiveSmallIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["month", "listener_id"], name="listenermonth_unique")]
+        indexes = [models.Index(fields=["listener_id", "month"], name="listenermonth_listener_month")]
+
+    def __str__(self) -> str:
+        return f"Listener {self.listener_id} in {self.month:%Y-%m}"
+
+
+class ActiveListenersMonth(models.Model):
+    """Grain: (month, country, device): calendar MAU, distinct listeners with an event in
+    the month. `""` means all countries / all devices, as in `ActiveListenersDay`."""
+
+    month = models.DateField()
+    country = models.CharField(max_length=2, blank=True)
+    device = models.CharField(max_length=8, blank=True)
+    mau = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["month", "country", "device"], name="activelistenersmonth_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.country or 'all'} {self.device or 'all'}: {self.mau}"
+
+
+class LifecycleMonth(models.Model):
+    """Grain: (month, country): lifecycle of the month's listeners against the month before
+    (new, returning, resurrecting; dormant stored as a positive count)."""
+
+    month = models.DateField()
+    country = models.CharField(max_length=2)
+    new = models.PositiveIntegerField()
+    returning = models.PositiveIntegerField()
+    resurrecting = models.PositiveIntegerField()
+    dormant = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["month", "country"], name="lifecyclemonth_unique")]
+
+    def __str__(self) -> str:
+        return f"Lifecycle {self.month:%Y-%m} {self.country}"
+
+
+class CohortSize(models.Model):
+    """Grain: (signup month, country): listeners who signed up in the month."""
+
+    cohort = models.DateField()
+    country = models.CharField(max_length=2)
+    listeners = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["cohort", "country"], name="cohortsize_unique")]
+
+    def __str__(self) -> str:
+        return f"Cohort {self.cohort:%Y-%m} {self.country}: {self.listeners}"
+
+
+class CohortActivity(models.Model):
+    """Grain: (signup month, activity month, country): listeners of the cohort with an
+    event in the activity month."""
+
+    cohort = models.DateField()
+    month = models.DateField()
+    country = models.CharField(max_length=2)
+    listeners = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["cohort", "month", "country"], name="cohortactivity_unique")
+        ]
+        indexes = [models.Index(fields=["month"], name="cohortactivity_month")]
+
+    def __str__(self) -> str:
+        return f"Cohort {self.cohort:%Y-%m} in {self.month:%Y-%m} {self.country}: {self.listeners}"
+
+
+class ListeningDay(models.Model):
+    """Grain: (day, grouping, country, device, plan, genre, hour): events, streams, skips
+    and milliseconds played, summed over every dimension *not* in `grouping`.
+
+    `grouping` is a bit set of the dimensions kept (see `analytics.rollups.Dim`); the other
+    dimension columns hold "" / 0. Only some groupings are stored (all sets of at most two
+    dimensions plus the finest cubes), so a query reads the smallest stored grouping that
+    holds every dimension it groups or filters by. `plan_id = 0` is the free tier or no
+    active subscription at `played_at`; `genre_id = 0` a podcast episode; `hour` the local
+    hour of `played_at`.
+    """
+
+    day = models.DateField()
+    grouping = models.PositiveSmallIntegerField()
+    country = models.CharField(max_length=2, blank=True)
+    device = models.CharField(max_length=8, blank=True)
+    plan_id = models.BigIntegerField()
+    genre_id = models.BigIntegerField()
+    hour = models.PositiveSmallIntegerField()
+    events = models.PositiveIntegerField()
+    streams = models.PositiveIntegerField()
+    skips = models.PositiveIntegerField()
+    ms_played = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["grouping", "day", "country", "device", "plan_id", "genre_id", "hour"],
+                name="listeningday_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} grouping {self.grouping}: {self.events} events"
+
+
+class SessionDay(models.Model):
+    """Grain: (day, country): listening sessions attributed to the local day of their first
+    event (a session crossing midnight counts on the day it started, with its whole length
+    and depth). `length_ms` and `depth` are sums over the sessions."""
+
+    day = models.DateField()
+    country = models.CharField(max_length=2)
+    sessions = models.PositiveIntegerField()
+    length_ms = models.BigIntegerField()
+    depth = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "country"], name="sessionday_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.country}: {self.sessions} sessions"
+
+
+class PlaylistRunDay(models.Model):
+    """Grain: (day, country, depth): playlist runs of the sessions started that day, by run
+    depth; depth 11 holds every run of 11 events or more (the funnel stops at 10)."""
+
+    day = models.DateField()
+    country = models.CharField(max_length=2)
+    depth = models.PositiveSmallIntegerField()
+    runs = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "country", "depth"], name="playlistrunday_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.country} depth {self.depth}: {self.runs}"

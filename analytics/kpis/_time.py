@@ -151,3 +151,29 @@ def group_by_bucket(per_day: Mapping[date, int], grain: str) -> dict[date, int]:
         key = bucket_start(day, grain)
         out[key] = out.get(key, 0) + value
     return out
+
+
+def series_buckets(start: date, end: date, grain: str, today: date) -> list[tuple[date, list[date]]]:
+    """Each bucket overlapping `[start, end)` with its days inside the range that are not
+    after `today` (empty for a bucket that lies wholly in the future)."""
+    last = min(end, today + ONE_DAY)
+    out = []
+    for bucket in buckets(start, end, grain):
+        inside = days(max(bucket, start), min(next_bucket(bucket, grain), last)) if bucket <= today else []
+        out.append((bucket, inside))
+    return out
+
+
+def month_label(month: date) -> str:
+    return f"{month:%Y-%m}"
+
+
+def month_chunks(sorted_days: Iterable[date]) -> list[tuple[date, date]]:
+    """Runs of consecutive days within one calendar month, as `[lo, hi)` ranges."""
+    out: list[tuple[date, date]] = []
+    for day in sorted_days:
+        if out and out[-1][1] == day and day.day != 1:
+            out[-1] = (out[-1][0], day + ONE_DAY)
+        else:
+            out.append((day, day + ONE_DAY))
+    return out

@@ -1,0 +1,250 @@
+"""Listening rollups: the pre-aggregated tables the audience, engagement and cohort KPIs read.
+
+`refresh()` brings them up to date with the raw `ListeningEvent` table:
+
+- incremental by default: events with an id above the stored watermark name the local
+  days to rebuild, so events that arrive late for past days are picked up too;
+- `since`: also rebuild every day from that date on; `full`: empty and rebuild it all
+  (also done by itself when the reporting time zone changed since the last refresh);
+- idempotent: each day's rows are deleted and rebuilt from the events, so a re-run writes
+  the same rows; one transaction per day (per month for the monthly tables);
+- what a day feeds is rebuilt with it: the rolling 7/28-day windows of the 27 days after
+  it, the sessions of the day before and after (sessions cross midnight and belong to the
+  day they start), its month's MAU, lifecycle and cohorts, and next month's lifecycle.
+
+Deleting events or editing a listener's country or sign-up date is not seen by an
+incremental refresh; run `refresh_rollups --full` (or `--since`) after such edits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max, Min
+from django.utils import timezone
+
+from analytics.kpis._time import add_months, days, local_date, month_chunks, month_start
+from analytics.models import (
+    ActiveListenersDay,
+    ActiveListenersMonth,
+    CohortActivity,
+    CohortSize,
+    LifecycleMonth,
+    ListenerDay,
+    ListenerFirstDay,
+    ListenerMonth,
+    ListeningDay,
+    ListeningEvent,
+    NewListenersDay,
+    PlaylistRunDay,
+    RollupState,
+    SessionDay,
+)
+from analytics.rollups import _sql
+from analytics.rollups.dims import DEVICE_BITS, STORED_GROUPINGS, Dim, grouping_for
+from analytics.rollups.facts import (
+    build_listener_days,
+    build_listening_days,
+    build_new_listeners,
+    local_day,
+    update_first_days,
+)
+from analytics.rollups.monthly import (
+    build_active_month,
+    build_cohort_activity,
+    build_cohort_sizes,
+    build_lifecycle,
+    build_listener_months,
+)
+from analytics.rollups.sessions import SESSION_GAP_MS, write_sessions
+from analytics.rollups.windows import R28_DAYS, build_active_days
+
+__all__ = [
+    "DEVICE_BITS",
+    "MODULE",
+    "SESSION_GAP_MS",
+    "STORED_GROUPINGS",
+    "Dim",
+    "freshness",
+    "grouping_for",
+    "refresh",
+]
+
+MODULE = "analytics"
+ROLLUP_MODELS = (
+    ListenerDay,
+    ListenerFirstDay,
+    NewListenersDay,
+    ActiveListenersDay,
+    ListenerMonth,
+    ActiveListenersMonth,
+    LifecycleMonth,
+    CohortSize,
+    CohortActivity,
+    ListeningDay,
+    SessionDay,
+    PlaylistRunDay,
+)
+# A month touched on this many days or more is rebuilt whole rather than per listener.
+WHOLE_MONTH_DAYS = 8
+
+Progress = Callable[[str, int, int], None]
+
+
+def freshness() -> datetime | None:
+    """The last `played_at` the listening rollups cover ("events up to ..."), or None."""
+    return RollupState.objects.filter(module=MODULE).values_list("covered_until", flat=True).first()
+
+
+def refresh(
+    *, since: date | None, full: bool, today: date, progress: Progress | None = None
+) -> dict[str, int]:
+    """Bring the listening rollups up to date; returns rows written per table."""
+    report = progress or (lambda label, done, total: None)
+    written = {model.__name__: 0 for model in ROLLUP_MODELS}
+    state, _ = RollupState.objects.get_or_create(module=MODULE)
+    if state.refreshed_at is None or state.time_zone != settings.TIME_ZONE:
+        full = True
+
+    events = ListeningEvent.objects.order_by()
+    if full:
+        scope = events.aggregate(
+            max_id=Max("id"), first=Min("played_at"), latest=Max("played_at"), max_ms=Max("ms_played")
+        )
+        state = RollupState(module=MODULE)
+        with transaction.atomic():
+            _sql.truncate(ROLLUP_MODELS)
+    else:
+        scope = events.filter(id__gt=state.last_event_id).aggregate(
+            max_id=Max("id"), first=Min("played_at"), latest=Max("played_at"), max_ms=Max("ms_played")
+        )
+    max_id = scope["max_id"] or state.last_event_id
+    latest = max(filter(None, [state.covered_until, scope["latest"]]), default=None)
+    first_day = min(
+        filter(None, [state.first_day, scope["first"] and local_date(scope["first"])]), default=None
+    )
+    max_ms = max(state.max_ms_played, scope["max_ms"] or 0)
+    if latest is None or first_day is None:
+        _save_state(state, max_id=max_id, latest=None, max_ms=0, first_day=None, horizon=None)
+        written["CohortSize"] += build_cohort_sizes()
+        return written
+    last_day = local_date(latest)
+    horizon = min(max(today, last_day), last_day + timedelta(days=R28_DAYS - 1))
+
+    if full:
+        event_days = days(first_day, last_day + timedelta(days=1))
+    else:
+        found = (
+            events.filter(id__gt=state.last_event_id, id__lte=max_id)
+            .annotate(day=local_day())
+            .values_list("day", flat=True)
+            .distinct()
+        )
+        wanted = set(found)
+        if since is not None:
+            wanted.update(days(max(since, first_day), last_day + timedelta(days=1)))
+        event_days = sorted(wanted)
+
+    # 1. Day facts straight from the events: one transaction per day, or per calendar
+    #    month of consecutive days when many days are rebuilt (a commit per day would
+    #    dominate a full rebuild); a day is never half-written either way.
+    day_chunks = month_chunks(event_days)
+    new_listener_days: set[date] = set()
+    for n, (lo, hi) in enumerate(day_chunks, 1):
+        with transaction.atomic():
+            written["ListenerDay"] += build_listener_days(lo, hi)
+            written["ListeningDay"] += build_listening_days(lo, hi)
+            changed, rows = update_first_days(lo, hi)
+            new_listener_days |= changed
+            written["ListenerFirstDay"] += rows
+        report("listening days", n, len(day_chunks))
+    with transaction.atomic():
+        written["NewListenersDay"] += build_new_listeners(None if full else new_listener_days)
+
+    # 2. Sessions, which cross midnight: the neighbouring days may change too.
+    session_days = set(event_days)
+    if not full:
+        session_days |= {day + timedelta(days=k) for day in event_days for k in (-1, 1)}
+    session_chunks = month_chunks(sorted(day for day in session_days if first_day <= day <= last_day))
+    for n, (lo, hi) in enumerate(session_chunks, 1):
+        sessions, runs = write_sessions(lo, hi, max_ms_played=max_ms, latest=latest)
+        written["SessionDay"] += sessions
+        written["PlaylistRunDay"] += runs
+        report("sessions", n, len(session_chunks))
+
+    # 3. Rolling windows: a day counts in the 7 and 28 days that follow it.
+    window_days: set[date] = set()
+    for day in event_days:
+        window_days.update(days(day, min(day + timedelta(days=R28_DAYS), horizon + timedelta(days=1))))
+    if state.active_through and not full:
+        window_days.update(days(state.active_through + timedelta(days=1), horizon + timedelta(days=1)))
+    segments = _runs(sorted(window_days))
+    for n, (lo, hi) in enumerate(segments, 1):
+        written["ActiveListenersDay"] += build_active_days(lo, hi)
+        report("active listeners", n, len(segments))
+
+    # 4. Months: listener months, MAU and cohorts of every touched month, then lifecycle
+    #    of those months and of the month after (its dormant listeners).
+    touched: dict[date, list[date]] = {}
+    for day in event_days:
+        touched.setdefault(month_start(day), []).append(day)
+    last_month = month_start(horizon)
+    lifecycle_months = set(touched) | {add_months(m, 1) for m in touched}
+    if state.active_through and not full and horizon > state.active_through:
+        # Days that became "past" since the last refresh: their months' lifecycle too.
+        month = month_start(state.active_through + timedelta(days=1))
+        while month <= last_month:
+            lifecycle_months.add(month)
+            month = add_months(month, 1)
+    lifecycle_months = {m for m in lifecycle_months if m <= last_month}
+    for n, (month, month_days) in enumerate(sorted(touched.items()), 1):
+        with transaction.atomic():
+            partial = not full and len(month_days) < WHOLE_MONTH_DAYS
+            written["ListenerMonth"] += build_listener_months(
+                month, touched_days=month_days if partial else None
+            )
+            written["ActiveListenersMonth"] += build_active_month(month)
+            written["CohortActivity"] += build_cohort_activity(month)
+        report("months", n, len(touched))
+    for month in sorted(lifecycle_months):
+        with transaction.atomic():
+            written["LifecycleMonth"] += build_lifecycle(month)
+    with transaction.atomic():
+        written["CohortSize"] += build_cohort_sizes()
+
+    _save_state(state, max_id=max_id, latest=latest, max_ms=max_ms, first_day=first_day, horizon=horizon)
+    return written
+
+
+def _save_state(
+    state: RollupState,
+    *,
+    max_id: int,
+    latest: datetime | None,
+    max_ms: int,
+    first_day: date | None,
+    horizon: date | None,
+) -> None:
+    state.last_event_id = max_id
+    state.covered_until = latest
+    state.max_ms_played = max_ms
+    state.first_day = first_day
+    state.last_day = local_date(latest) if latest else None
+    state.active_through = horizon
+    state.time_zone = settings.TIME_ZONE
+    state.refreshed_at = timezone.now()
+    state.save()
+
+
+def _runs(sorted_days: list[date]) -> list[tuple[date, date]]:
+    """Runs of consecutive days as `[lo, hi)` ranges."""
+    out: list[tuple[date, date]] = []
+    for day in sorted_days:
+        if out and out[-1][1] == day:
+            out[-1] = (out[-1][0], day + timedelta(days=1))
+        else:
+            out.append((day, day + timedelta(days=1)))
+    return out
