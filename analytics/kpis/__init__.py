@@ -7,3 +7,6 @@ from analytics.kpis import content_ratings  # noqa: F401
 from analytics.kpis import revenue  # noqa: F401
 from analytics.kpis import content  # noqa: F401
 from analytics.kpis import geography  # noqa: F401
+from analytics.kpis import audience  # noqa: F401
+from analytics.kpis import engagement  # noqa: F401
+from analytics.kpis import cohorts  # noqa: F401
