@@ -1,0 +1,100 @@
+"""The `refresh_rollups` command: order of the modules, options, summary and bad input."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from analytics.management.commands import refresh_rollups
+from analytics.models import ActiveListenersDay, ListenerDay
+from tests.factories import at, make_event, make_listener, make_track
+
+
+@pytest.fixture
+def plays(db):
+    track = make_track()
+    listener = make_listener(country="SE", signed_up_at=at(2026, 1, 1))
+    make_event(listener, played_at=at(2026, 1, 10, 8), track=track)
+    make_event(listener, played_at=at(2026, 2, 3, 17, 45), track=track)
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command("refresh_rollups", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_refresh_rollups_refreshes_and_prints_one_summary_line(plays):
+    output = run("--today", "2026-03-31")
+    assert re.fullmatch(
+        r"Refreshed rollups in \d+\.\d s: listening [\d,]+ rows, content [\d,]+ rows, revenue [\d,]+ rows; "
+        r"events up to 2026-02-03 17:45\.\n",
+        output,
+    )
+    assert list(ListenerDay.objects.values_list("day", flat=True).order_by("day")) == [
+        date(2026, 1, 10),
+        date(2026, 2, 3),
+    ]
+    # Rolling windows are kept up to 27 days after the last play: Mar 2.
+    assert ActiveListenersDay.objects.filter(country="", device="").latest("day").day == date(2026, 3, 2)
+
+
+def test_refresh_rollups_run_again_writes_no_listening_rows(plays):
+    run("--today", "2026-03-31")
+    before = list(ActiveListenersDay.objects.values_list("day", "country", "device", "dau", "wau", "r28"))
+    assert "listening 0 rows" in run("--today", "2026-03-31")
+    assert (
+        list(ActiveListenersDay.objects.values_list("day", "country", "device", "dau", "wau", "r28"))
+        == before
+    )
+
+
+def test_refresh_rollups_calls_every_module_in_order(monkeypatch):
+    calls = []
+    for name, module in refresh_rollups.MODULES:
+
+        def fake(*, since, full, today, progress=None, name=name):
+            calls.append((name, since, full, today))
+            return {"table": 2}
+
+        monkeypatch.setattr(module, "refresh", fake)
+    monkeypatch.setattr(refresh_rollups.analytics.rollups, "freshness", lambda: None)
+    output = run("--since", "2026-02-01", "--today", "2026-03-31", "-v", "2")
+    assert calls == [
+        ("listening", date(2026, 2, 1), False, date(2026, 3, 31)),
+        ("content", date(2026, 2, 1), False, date(2026, 3, 31)),
+        ("revenue", date(2026, 2, 1), False, date(2026, 3, 31)),
+    ]
+    assert "  content: table 2\n" in output
+    assert output.endswith("listening 2 rows, content 2 rows, revenue 2 rows; no events yet.\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--since", "2026-13-01"], "--since must be a date as YYYY-MM-DD; got '2026-13-01'."),
+        (["--since", "yesterday"], "--since must be a date as YYYY-MM-DD; got 'yesterday'."),
+        (
+            ["--since", "2026-04-01", "--today", "2026-03-31"],
+            "--since cannot be after today (2026-03-31); got 2026-04-01.",
+        ),
+        (["--since", "2026-03-01", "--full"], "Use either --since or --full, not both."),
+        (["--today", "31/03/2026"], "--today must be a date as YYYY-MM-DD; got '31/03/2026'."),
+    ],
+)
+def test_refresh_rollups_rejects_bad_options_and_changes_nothing(plays, args, message):
+    with pytest.raises(CommandError) as error:
+        run(*args)
+    assert str(error.value) == message
+    assert not ListenerDay.objects.exists()
+
+
+def test_refresh_rollups_exits_non_zero_on_bad_input(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        refresh_rollups.Command().run_from_argv(["manage.py", "refresh_rollups", "--since", "soon"])
+    assert exit_.value.code == 1
+    assert "--since must be a date as YYYY-MM-DD; got 'soon'." in capsys.readouterr().err
