@@ -106,6 +106,12 @@ def describe_exception(exc: BaseException) -> str:
     return _GENERIC
 
 
+_UNIQUE_COLUMN_RES = (
+    re.compile(r"UNIQUE constraint failed: \w+\.(\w+)"),  # SQLite
+    re.compile(r"Key \((\w+)\)=\("),  # PostgreSQL's DETAIL line
+)
+
+
 def constraint_field(exc: BaseException) -> str | None:
     """The model field a database constraint error is about, when the message names it."""
     if isinstance(exc, IntegrityError):
@@ -113,6 +119,11 @@ def constraint_field(exc: BaseException) -> str | None:
         for name, field_name in sorted(CONSTRAINT_FIELDS.items(), key=lambda item: -len(item[0])):
             if name in text:
                 return field_name
+        for pattern in _UNIQUE_COLUMN_RES:
+            match = pattern.search(text)
+            if match:
+                column = match[1]
+                return column[:-3] if column.endswith("_id") else column
     return None
 
 
