@@ -31,6 +31,8 @@ PALETTE = (
 )
 # Line charts with more points than this draw no point markers: they would hide the line.
 MAX_MARKED_POINTS = 60
+# A ranked bar chart (countries, artists) draws its first rows only; the table has them all.
+MAX_BARS = 30
 
 _CHART_TYPES = {
     "line": "line",
@@ -85,8 +87,13 @@ def chart_config(kpi: Kpi, result: KpiResult, previous: KpiResult | None = None)
     With `previous` (the same KPI over the previous period) the previous values are
     returned as extra datasets aligned to the current labels: by label when the two
     periods share categories (countries, plans), by position when they do not (days).
+    `note` says when the chart leaves rows out.
     """
     columns = _y_columns(kpi, result)
+    note = ""
+    if kpi.chart == "horizontal-bar" and len(result.rows) > MAX_BARS:
+        note = f"The chart shows the first {MAX_BARS} of {len(result.rows)} rows; the table lists them all."
+        result = KpiResult(columns=result.columns, rows=result.rows[:MAX_BARS], notes=result.notes)
     labels = [label_text(value) for value in result.column(kpi.x)]
     datasets = [_dataset(kpi, result, columns, index, len(labels)) for index in range(len(columns))]
     previous_datasets = []
@@ -101,6 +108,7 @@ def chart_config(kpi: Kpi, result: KpiResult, previous: KpiResult | None = None)
         "previous_datasets": previous_datasets,
         "options": _options(kpi, columns, len(datasets) + len(previous_datasets)),
         "axis_units": _axis_units(kpi, columns),
+        "note": note,
     }
 
 

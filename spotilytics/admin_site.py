@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.templatetags.static import static
 from django.urls import URLPattern, URLResolver, path, reverse
 from unfold.sites import UnfoldAdminSite
 
@@ -46,6 +47,11 @@ class SpotilyticsAdminSite(UnfoldAdminSite):
         return pages + super().get_urls()
 
 
+def favicon_url(request: HttpRequest) -> str:
+    """UNFOLD["SITE_FAVICONS"]: without one, browsers ask for /favicon.ico and log a 404."""
+    return static("analytics/favicon.svg")
+
+
 def can_view_kpis(request: HttpRequest) -> bool:
     """Sidebar permission callback of the KPI items."""
     from analytics.views import can_view_kpis as check
@@ -68,7 +74,7 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
     ]
     navigation = [
         {
-            "title": "Analytics",
+            "title": "KPIs",
             "items": [
                 {"title": "Dashboard", "icon": "dashboard", "link": reverse("admin:index")},
                 *kpi_items,

@@ -279,6 +279,9 @@ UNFOLD = {
     "SHOW_VIEW_ON_SITE": False,
     # The admin index is the KPI dashboard; the sidebar lists the KPI pages, then the models.
     "DASHBOARD_CALLBACK": "analytics.views.dashboard_callback",
+    "SITE_FAVICONS": [
+        {"rel": "icon", "type": "image/svg+xml", "href": "spotilytics.admin_site.favicon_url"},
+    ],
     "SIDEBAR": {
         "show_search": True,
         "show_all_applications": False,

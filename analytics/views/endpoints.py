@@ -124,7 +124,7 @@ class KpiChartView(ChartDataView):
             "options": self.chart["options"],
             "axis_units": self.chart["axis_units"],
             "table": kpi_table(run, self.request.user),
-            "notes": list(run.result.notes),
+            "notes": [*run.result.notes, *([self.chart["note"]] if self.chart["note"] else [])],
             "freshness": freshness,
             "csv": csv_url(kpi, self.form),
         }

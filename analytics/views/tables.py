@@ -160,12 +160,16 @@ def kpi_table(run: KpiRun, user: AbstractBaseUser | None = None) -> dict[str, An
                 {"value": None, "display": format_change(row.get(column.key), values[index], column.unit)}
             )
         rows.append(cells)
-    header = [{"key": c.key, "label": c.label, "unit": c.unit} for c in columns]
+    header = [_header(c.key, c.label, c.unit) for c in columns]
     for column, _values in previous_columns:
-        label = f"{column.label} (previous)"
-        header.append({"key": f"{column.key}__previous", "label": label, "unit": column.unit})
-        header.append({"key": f"{column.key}__change", "label": "Change", "unit": "text"})
+        header.append(_header(f"{column.key}__previous", f"{column.label} (previous)", column.unit))
+        header.append({**_header(f"{column.key}__change", "Change", "text"), "align": "right"})
     return {"columns": header, "rows": rows}
+
+
+def _header(key: str, label: str, unit: str) -> dict[str, str]:
+    align = "left" if unit in ("text", "date") else "right"
+    return {"key": key, "label": label, "unit": unit, "align": align}
 
 
 def _cell(value: Value, unit: str, href: str | None) -> dict[str, Any]:

@@ -11,6 +11,7 @@
   "use strict";
 
   const charts = [];
+  const MAX_PARALLEL = 3;
   const NUMBER = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1 });
   const MONEY = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
   const INDEX = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
@@ -115,10 +116,15 @@
     config.options.plugins.legend = Object.assign({ labels: {} }, config.options.plugins.legend);
     config.options.plugins.legend.labels = config.options.plugins.legend.labels || {};
     addFormatters(config, payload.axis_units);
+    if (config.options.indexAxis === "y") {
+      // Ranked bars get the height their labels need.
+      const box = canvas.parentElement;
+      box.style.height = Math.min(900, Math.max(300, payload.labels.length * 22 + 90)) + "px";
+    }
     draw(canvas, config);
   }
 
-  function cellNode(tag, cell) {
+  function cellNode(tag, cell, column) {
     const node = document.createElement(tag);
     if (cell.href) {
       const link = document.createElement("a");
@@ -129,7 +135,7 @@
     } else {
       node.textContent = cell.display;
     }
-    if (typeof cell.value === "number") {
+    if (column && column.align === "right") {
       node.classList.add("kpi-num");
     }
     return node;
@@ -145,7 +151,7 @@
       const th = document.createElement("th");
       th.textContent = column.label;
       th.scope = "col";
-      if (column.unit !== "text" && column.unit !== "date") {
+      if (column.align === "right") {
         th.classList.add("kpi-num");
       }
       head.appendChild(th);
@@ -155,9 +161,7 @@
     body.replaceChildren();
     for (const row of table.rows) {
       const tr = document.createElement("tr");
-      for (const cell of row) {
-        tr.appendChild(cellNode("td", cell));
-      }
+      row.forEach((cell, index) => tr.appendChild(cellNode("td", cell, table.columns[index])));
       body.appendChild(tr);
     }
     if (table.rows.length === 0) {
@@ -282,7 +286,14 @@
     }
     drawSparklines();
     const cards = Array.from(document.querySelectorAll(".kpi-card[data-src]"));
-    Promise.allSettled(cards.map(loadCard)).then(() => {
+    // A few requests at a time: a family page must not start a dozen KPI queries at once.
+    const queue = cards.slice();
+    const worker = async () => {
+      while (queue.length) {
+        await loadCard(queue.shift()).catch((error) => console.error(error));
+      }
+    };
+    Promise.all(Array.from({ length: Math.min(MAX_PARALLEL, cards.length) }, worker)).then(() => {
       document.body.dataset.kpisLoaded = "true";
     });
     watchTheme();

@@ -104,10 +104,10 @@ def test_chart_endpoint_table_formats_for_display(fake_kpis, dataset, admin_clie
     )
 
     assert payload["table"]["columns"] == [
-        {"key": "cohort", "label": "Cohort", "unit": "text"},
-        {"key": "listeners", "label": "Listeners", "unit": "count"},
-        {"key": "m0", "label": "Month 0", "unit": "ratio"},
-        {"key": "m1", "label": "Month 1", "unit": "ratio"},
+        {"key": "cohort", "label": "Cohort", "unit": "text", "align": "left"},
+        {"key": "listeners", "label": "Listeners", "unit": "count", "align": "right"},
+        {"key": "m0", "label": "Month 0", "unit": "ratio", "align": "right"},
+        {"key": "m1", "label": "Month 1", "unit": "ratio", "align": "right"},
     ]
     assert payload["table"]["rows"] == [
         [
@@ -359,6 +359,20 @@ def test_chart_config_of_a_doughnut_colours_every_slice(fake_kpis):
     assert config["data"]["datasets"][0]["backgroundColor"] == ["#8b5cf6", "#0ea5e9"]
     assert config["previous_datasets"] == [], "a doughnut draws no previous period"
     assert config["options"]["plugins"]["legend"] == {"display": True, "position": "right"}
+
+
+def test_chart_config_draws_the_first_rows_of_a_long_ranking(fake_kpis):
+    kpi = get_kpi("fake-listeners-by-country")
+    rows = [{"country": f"C{n:02d}", "listeners": 100 - n} for n in range(40)]
+    result = KpiResult(
+        columns=[Column("country", "Country", "text"), Column("listeners", "Listeners")], rows=rows
+    )
+
+    config = chart_config(kpi, result)
+
+    assert config["data"]["labels"] == [f"C{n:02d}" for n in range(30)]
+    assert config["note"] == "The chart shows the first 30 of 40 rows; the table lists them all."
+    assert chart_config(kpi, KpiResult(columns=result.columns, rows=rows[:30]))["note"] == ""
 
 
 def _devices(*, start, end, today):
