@@ -1,0 +1,517 @@
+"""Writing generated columns into the database: COPY on PostgreSQL, executemany on SQLite.
+
+Generators hand over `Rows`: a model and numpy columns keyed by database column name,
+ids included (explicit ids make the data identical on every run and backend). Column
+encodings follow the model field's type:
+
+- integers and foreign keys: int64, `NULL_INT` for NULL
+- datetimes: int64 epoch seconds (UTC), `NULL_INT` for NULL; dates: int64 days since 1970
+- money: int64 cents, written as an exact two-decimal string (never a float)
+- floats: float64, NaN for NULL; booleans: bool; text: a sequence of str
+
+No model instances are built: `bulk_create` of millions of objects is what this avoids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from django.core.management.color import no_style
+from django.db import models
+
+from analytics.seeding.timeline import EPOCH_2000
+
+NULL_INT = np.iinfo(np.int64).min
+TEXT_BLOCK_ROWS = 100_000
+SQLITE_BLOCK_ROWS = 50_000
+
+_INT_TYPES = {
+    "AutoField",
+    "BigAutoField",
+    "SmallAutoField",
+    "IntegerField",
+    "BigIntegerField",
+    "SmallIntegerField",
+    "PositiveIntegerField",
+    "PositiveSmallIntegerField",
+    "PositiveBigIntegerField",
+}
+
+
+@dataclass
+class Rows:
+    """Rows of one table as columns: `{db column name: values}`."""
+
+    model: type[models.Model]
+    columns: dict[str, Any]
+
+    def __len__(self) -> int:
+        return len(next(iter(self.columns.values()))) if self.columns else 0
+
+    @property
+    def table(self) -> str:
+        return self.model._meta.db_table
+
+
+def _field(model: type[models.Model], column: str) -> models.Field:
+    for field in model._meta.concrete_fields:
+        if field.column == column:
+            return field
+    raise LookupError(f"{model._meta.label} has no column {column!r}")
+
+
+def _kind(model: type[models.Model], column: str) -> str:
+    field = _field(model, column)
+    if field.is_relation:
+        return "int"
+    internal = field.get_internal_type()
+    if internal in _INT_TYPES:
+        return "int"
+    return {
+        "DateTimeField": "datetime",
+        "DateField": "date",
+        "BooleanField": "bool",
+        "FloatField": "float",
+        "DecimalField": "money",
+    }.get(internal, "text")
+
+
+def _money(cents: np.ndarray) -> list[str]:
+    # Exact decimal text from integer cents: money never passes through a float.
+    return [f"{c // 100}.{c % 100:02d}" if c >= 0 else f"-{-c // 100}.{-c % 100:02d}" for c in cents.tolist()]
+
+
+def _datetime_text(seconds: np.ndarray, separator: str) -> np.ndarray:
+    text = np.datetime_as_string(seconds.astype("datetime64[s]"), unit="s")
+    return np.strings.replace(text, "T", separator) if separator != "T" else text
+
+
+# -- PostgreSQL: text COPY for ordinary tables -------------------------------------------------
+
+_PG_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _pg_column(kind: str, values: Any) -> list[str]:
+    if kind == "text":
+        return [r"\N" if v is None else str(v).translate(_PG_ESCAPES) for v in values]
+    values = np.asarray(values)
+    if kind == "bool":
+        return np.where(values, "t", "f").tolist()
+    if kind == "float":
+        text = [repr(v) for v in values.tolist()]
+        return [r"\N" if v != v else t for v, t in zip(values.tolist(), text, strict=True)]
+    null = values == NULL_INT
+    if kind == "int":
+        text = values.astype(str)
+    elif kind == "datetime":
+        text = np.strings.add(_datetime_text(np.where(null, 0, values), "T"), "+00")
+    elif kind == "date":
+        text = np.datetime_as_string(np.where(null, 0, values).astype("datetime64[D]"))
+    elif kind == "money":
+        text = np.array(_money(np.where(null, 0, values)), dtype=object)
+    else:
+        raise ValueError(kind)
+    text = text.astype(object)
+    text[null] = r"\N"
+    return text.tolist()
+
+
+def _copy_text(connection, rows: Rows) -> None:
+    names = list(rows.columns)
+    kinds = [_kind(rows.model, name) for name in names]
+    quote = connection.ops.quote_name
+    sql = f"COPY {quote(rows.table)} ({', '.join(quote(n) for n in names)}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for begin in range(0, len(rows), TEXT_BLOCK_ROWS):
+            block = slice(begin, begin + TEXT_BLOCK_ROWS)
+            columns = [
+                _pg_column(kind, rows.columns[name][block]) for name, kind in zip(names, kinds, strict=True)
+            ]
+            copy.write("".join(line + "\n" for line in map("\t".join, zip(*columns, strict=True))))
+
+
+# -- SQLite: executemany with Django's storage formats --------------------------------------------
+
+
+def _sqlite_column(kind: str, values: Any) -> list[Any]:
+    if kind == "text":
+        return list(values)
+    values = np.asarray(values)
+    if kind == "bool":
+        return values.astype(np.int64).tolist()
+    if kind == "float":
+        out = values.astype(object)
+        out[np.isnan(values)] = None
+        return out.tolist()
+    null = values == NULL_INT
+    if kind == "int":
+        out = values.astype(object)
+    elif kind == "datetime":
+        # Django stores aware datetimes on SQLite as naive UTC text, 'YYYY-MM-DD HH:MM:SS'.
+        out = _datetime_text(np.where(null, 0, values), " ").astype(object)
+    elif kind == "date":
+        out = np.datetime_as_string(np.where(null, 0, values).astype("datetime64[D]")).astype(object)
+    elif kind == "money":
+        out = np.array(_money(np.where(null, 0, values)), dtype=object)
+    else:
+        raise ValueError(kind)
+    out[null] = None
+    return out.tolist()
+
+
+def _sqlite_insert(connection, table: str, names: Sequence[str], columns: list[list[Any]]) -> None:
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(table)} ({', '.join(quote(n) for n in names)}) "
+        f"VALUES ({', '.join('?' for _ in names)})"
+    )
+    # The raw sqlite3 cursor: Django's wrapper would convert and log every row.
+    connection.ensure_connection()
+    raw = connection.connection.cursor()
+    try:
+        raw.executemany(sql, zip(*columns, strict=True))
+    finally:
+        raw.close()
+
+
+def _insert_sqlite(connection, rows: Rows) -> None:
+    names = list(rows.columns)
+    kinds = [_kind(rows.model, name) for name in names]
+    for begin in range(0, len(rows), SQLITE_BLOCK_ROWS):
+        block = slice(begin, begin + SQLITE_BLOCK_ROWS)
+        columns = [_sqlite_column(k, rows.columns[n][block]) for n, k in zip(names, kinds, strict=True)]
+        _sqlite_insert(connection, rows.table, names, columns)
+
+
+def load_rows(connection, rows: Rows) -> None:
+    """Insert generated rows; the caller owns the transaction."""
+    if not len(rows):
+        return
+    if connection.vendor == "postgresql":
+        _copy_text(connection, rows)
+    else:
+        _insert_sqlite(connection, rows)
+
+
+# -- Listening events --------------------------------------------------------------------------
+
+DEVICES = np.array(["mobile", "desktop", "web", "tablet", "speaker", "car", "tv"])
+CONTEXTS = np.array(["album", "playlist", "artist", "search", "radio", "library"])
+EVENT_COLUMNS = (
+    "id",
+    "listener_id",
+    "track_id",
+    "episode_id",
+    "played_at",
+    "ms_played",
+    "skipped",
+    "device",
+    "context",
+    "playlist_id",
+)
+_BINARY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
+_BINARY_TRAILER = b"\xff\xff"
+_DEVICE_WIDTH = max(len(d) for d in DEVICES)
+_CONTEXT_WIDTH = max(len(c) for c in CONTEXTS)
+_EVENT_RECORD = np.dtype(
+    [
+        ("fields", ">i2"),
+        ("id_len", ">i4"),
+        ("id", ">i8"),
+        ("listener_len", ">i4"),
+        ("listener", ">i8"),
+        ("track_len", ">i4"),
+        ("track", ">i8"),
+        ("episode_len", ">i4"),
+        ("episode", ">i8"),
+        ("played_len", ">i4"),
+        ("played", ">i8"),
+        ("ms_len", ">i4"),
+        ("ms", ">i4"),
+        ("skipped_len", ">i4"),
+        ("skipped", "u1"),
+        ("device_len", ">i4"),
+        ("device", f"S{_DEVICE_WIDTH}"),
+        ("context_len", ">i4"),
+        ("context", f"S{_CONTEXT_WIDTH}"),
+        ("playlist_len", ">i4"),
+        ("playlist", ">i8"),
+    ]
+)
+
+
+def encode_events_binary(chunk: dict[str, np.ndarray]) -> memoryview:
+    """A block of PostgreSQL binary COPY tuples for an event chunk, built without a Python loop.
+
+    Every row is first laid out at its widest (all ids present, text padded); a byte mask
+    then drops the data of NULL columns and the padding of short text, and one boolean
+    index packs the variable-length tuples back to back.
+    """
+    n = len(chunk["id"])
+    record = np.zeros(n, dtype=_EVENT_RECORD)
+    record["fields"] = len(EVENT_COLUMNS)
+    for name in ("id", "listener", "track", "episode", "played", "playlist"):
+        record[f"{name}_len"] = 8
+    record["ms_len"] = 4
+    record["skipped_len"] = 1
+    record["id"] = chunk["id"]
+    record["listener"] = chunk["listener_id"]
+    record["played"] = (chunk["played_at"] - EPOCH_2000) * 1_000_000
+    record["ms"] = chunk["ms_played"]
+    record["skipped"] = chunk["skipped"]
+    device_len = np.strings.str_len(DEVICES)[chunk["device"]]
+    context_len = np.strings.str_len(CONTEXTS)[chunk["context"]]
+    record["device_len"] = device_len
+    record["device"] = DEVICES.astype(f"S{_DEVICE_WIDTH}")[chunk["device"]]
+    record["context_len"] = context_len
+    record["context"] = CONTEXTS.astype(f"S{_CONTEXT_WIDTH}")[chunk["context"]]
+    raw = record.view(np.uint8).reshape(n, _EVENT_RECORD.itemsize)
+    keep = np.ones(raw.shape, dtype=bool)
+    for name, column in (("track", "track_id"), ("episode", "episode_id"), ("playlist", "playlist_id")):
+        values = chunk[column]
+        null = values == NULL_INT
+        record[name] = np.where(null, 0, values)
+        record[f"{name}_len"][null] = -1
+        offset = _EVENT_RECORD.fields[name][1]
+        keep[null, offset : offset + 8] = False
+    for name, length, width in (
+        ("device", device_len, _DEVICE_WIDTH),
+        ("context", context_len, _CONTEXT_WIDTH),
+    ):
+        offset = _EVENT_RECORD.fields[name][1]
+        keep[:, offset : offset + width] = np.arange(width) < length[:, None]
+    return memoryview(raw[keep])
+
+
+def _sqlite_event_columns(chunk: dict[str, np.ndarray]) -> list[list[Any]]:
+    columns: list[list[Any]] = []
+    for name in EVENT_COLUMNS:
+        values = chunk[name]
+        if name == "played_at":
+            columns.append(_sqlite_column("datetime", values))
+        elif name == "device":
+            columns.append(DEVICES[values].tolist())
+        elif name == "context":
+            columns.append(CONTEXTS[values].tolist())
+        elif name == "skipped":
+            columns.append(values.astype(np.int64).tolist())
+        else:
+            columns.append(_sqlite_column("int", values))
+    return columns
+
+
+class EventWriter:
+    """Streams event chunks into the event table: one binary COPY on PostgreSQL,
+    executemany per chunk on SQLite (each chunk its own transaction there)."""
+
+    def __init__(self, connection, table: str, *, freeze: bool = False) -> None:
+        self.connection = connection
+        self.table = table
+        self.freeze = freeze
+        self._copy = None
+        self._cursor = None
+        self._stack = None
+        self.bytes_written = 0
+
+    def __enter__(self) -> EventWriter:
+        if self.connection.vendor == "postgresql":
+            from contextlib import ExitStack
+
+            from psycopg.copy import QueuedLibpqWriter
+
+            quote = self.connection.ops.quote_name
+            options = "FORMAT BINARY, FREEZE" if self.freeze else "FORMAT BINARY"
+            sql = (
+                f"COPY {quote(self.table)} ({', '.join(quote(c) for c in EVENT_COLUMNS)}) "
+                f"FROM STDIN ({options})"
+            )
+            self._stack = ExitStack()
+            self._cursor = self._stack.enter_context(self.connection.cursor())
+            raw_cursor = self._cursor.cursor
+            # The queued writer sends from a worker thread: the next chunk is generated
+            # while the server is still parsing this one.
+            self._copy = self._stack.enter_context(raw_cursor.copy(sql, writer=QueuedLibpqWriter(raw_cursor)))
+            self._copy.write(_BINARY_SIGNATURE)
+        return self
+
+    def write(self, chunk: dict[str, np.ndarray]) -> None:
+        if self._copy is not None:
+            block = encode_events_binary(chunk)
+            self.bytes_written += block.nbytes
+            self._copy.write(block)
+        else:
+            from django.db import transaction
+
+            with transaction.atomic(using=self.connection.alias):
+                _sqlite_insert(self.connection, self.table, EVENT_COLUMNS, _sqlite_event_columns(chunk))
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._copy is not None and exc is None:
+            self._copy.write(_BINARY_TRAILER)
+        if self._stack is not None:
+            self._stack.__exit__(exc_type, exc, tb)
+
+
+# -- Table maintenance -------------------------------------------------------------------------
+
+
+def has_rows(model_list: Sequence[type[models.Model]], using: str) -> list[str]:
+    """Labels of the models whose table holds at least one row."""
+    return [m._meta.label for m in model_list if m._base_manager.using(using).exists()]
+
+
+def empty_tables(connection, model_list: Sequence[type[models.Model]]) -> None:
+    """Delete every row of these tables and restart their ids; the caller owns the transaction."""
+    quote = connection.ops.quote_name
+    tables = [m._meta.db_table for m in model_list]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"TRUNCATE {', '.join(quote(t) for t in tables)} RESTART IDENTITY")
+        else:
+            for table in tables:
+                cursor.execute(f"DELETE FROM {quote(table)}")
+            cursor.execute(
+                f"DELETE FROM sqlite_sequence WHERE name IN ({', '.join('%s' for _ in tables)})", tables
+            )
+
+
+def reset_sequences(connection, model_list: Sequence[type[models.Model]]) -> None:
+    """Point PostgreSQL's id sequences past the explicit ids that were loaded."""
+    if connection.vendor != "postgresql":
+        return  # SQLite's AUTOINCREMENT follows explicit ids by itself
+    with connection.cursor() as cursor:
+        for statement in connection.ops.sequence_reset_sql(no_style(), list(model_list)):
+            cursor.execute(statement)
+
+
+def _pg_foreign_keys(cursor, tables: Sequence[str]) -> list[tuple[str, str, str]]:
+    cursor.execute(
+        """
+        SELECT rel.relname, con.conname, pg_get_constraintdef(con.oid)
+        FROM pg_constraint con JOIN pg_class rel ON rel.oid = con.conrelid
+        WHERE con.contype = 'f' AND rel.relname = ANY(%s)
+          AND rel.relnamespace = current_schema()::regnamespace
+        ORDER BY rel.relname, con.conname
+        """,
+        [list(tables)],
+    )
+    return list(cursor.fetchall())
+
+
+def _pg_plain_indexes(cursor, table: str) -> list[tuple[str, str]]:
+    # Indexes that back no constraint (not the primary key, not a unique constraint).
+    cursor.execute(
+        """
+        SELECT idx.relname, pg_get_indexdef(i.indexrelid)
+        FROM pg_index i
+        JOIN pg_class idx ON idx.oid = i.indexrelid
+        JOIN pg_class rel ON rel.oid = i.indrelid
+        WHERE rel.relname = %s AND rel.relnamespace = current_schema()::regnamespace
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+        ORDER BY idx.relname
+        """,
+        [table],
+    )
+    return list(cursor.fetchall())
+
+
+class BulkLoadMode:
+    """Load faster, then restore every dropped object exactly as the migrations made it.
+
+    PostgreSQL: the foreign keys of `fk_tables` are dropped (each would queue one
+    deferred trigger event per loaded row) and re-added afterwards, which validates all
+    rows in one join per key; the plain indexes of `index_tables` are dropped and rebuilt
+    from their own definitions (a sorted build beats millions of random inserts). Both
+    happen inside the caller's transaction, so a failure restores them by rolling back.
+    SQLite: no fsync and a large page cache during the load, then ANALYZE.
+    """
+
+    def __init__(
+        self, connection, *, fk_tables: Sequence[str] = (), index_tables: Sequence[str] = ()
+    ) -> None:
+        self.connection = connection
+        self.fk_tables = list(fk_tables)
+        self.index_tables = list(index_tables)
+        self._foreign_keys: list[tuple[str, str, str]] = []
+        self._indexes: list[tuple[str, str, str]] = []
+        self._pragmas: dict[str, int] = {}
+
+    @property
+    def dropped_indexes(self) -> list[str]:
+        return [name for _, name, _ in self._indexes]
+
+    def begin(self) -> None:
+        quote = self.connection.ops.quote_name
+        with self.connection.cursor() as cursor:
+            if self.connection.vendor != "postgresql":
+                for pragma in ("synchronous", "cache_size"):
+                    cursor.execute(f"PRAGMA {pragma}")
+                    self._pragmas[pragma] = int(cursor.fetchone()[0])
+                cursor.execute("PRAGMA temp_store")
+                self._pragmas["temp_store"] = int(cursor.fetchone()[0])
+                cursor.execute("PRAGMA cache_size = -262144")
+                # SQLite refuses to change these inside a transaction (as in tests).
+                if self.connection.in_atomic_block:
+                    del self._pragmas["synchronous"], self._pragmas["temp_store"]
+                else:
+                    cursor.execute("PRAGMA synchronous = OFF")
+                    cursor.execute("PRAGMA temp_store = MEMORY")
+                return
+            self._foreign_keys = _pg_foreign_keys(cursor, self.fk_tables)
+            self._indexes = [(t, *ix) for t in self.index_tables for ix in _pg_plain_indexes(cursor, t)]
+            for table, name, _ in self._foreign_keys:
+                cursor.execute(f"ALTER TABLE {quote(table)} DROP CONSTRAINT {quote(name)}")
+            for _, name, _ in self._indexes:
+                cursor.execute(f"DROP INDEX {quote(name)}")
+
+    def rebuild_indexes(self) -> None:
+        if not self._indexes:
+            return
+        with self.connection.cursor() as cursor:
+            cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            for _, _, definition in self._indexes:
+                cursor.execute(definition)
+
+    def restore_foreign_keys(self) -> None:
+        quote = self.connection.ops.quote_name
+        with self.connection.cursor() as cursor:
+            for table, name, definition in self._foreign_keys:
+                cursor.execute(f"ALTER TABLE {quote(table)} ADD CONSTRAINT {quote(name)} {definition}")
+
+    def analyze(self) -> None:
+        """Fresh planner statistics for the loaded tables."""
+        quote = self.connection.ops.quote_name
+        with self.connection.cursor() as cursor:
+            if self.connection.vendor != "postgresql":
+                cursor.execute("ANALYZE")
+                return
+            for table in dict.fromkeys([*self.fk_tables, *self.index_tables]):
+                cursor.execute(f"ANALYZE {quote(table)}")
+
+    def end(self) -> None:
+        """Put SQLite's settings back (also after a failure); PostgreSQL needs nothing."""
+        if self.connection.vendor == "postgresql" or not self._pragmas:
+            return
+        with self.connection.cursor() as cursor:
+            for pragma, value in self._pragmas.items():
+                cursor.execute(f"PRAGMA {pragma} = {value}")
+        self._pragmas = {}
+
+
+def event_table_referenced(connection, table: str) -> bool:
+    """Whether another table has a foreign key to `table` (TRUNCATE would then fail)."""
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM pg_constraint WHERE contype = 'f' AND confrelid = %s::regclass", [table]
+        )
+        return cursor.fetchone() is not None
+
+
+def truncate(connection, table: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {connection.ops.quote_name(table)}")
