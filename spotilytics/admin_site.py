@@ -10,8 +10,6 @@ from django.templatetags.static import static
 from django.urls import URLPattern, URLResolver, path, reverse
 from unfold.sites import UnfoldAdminSite
 
-from analytics.kpis.registry import FAMILIES
-
 APP_ICONS = {"catalog": "library_music", "billing": "credit_card", "analytics": "analytics", "auth": "shield"}
 
 
@@ -63,6 +61,10 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
     """UNFOLD["SIDEBAR"]["navigation"]: Dashboard, the KPI families, the data model,
     then every app's models the user may see (read from the admin registry, so models
     registered later appear without touching this list)."""
+    # Imported here: the KPI package imports every KPI module, which the admin site's
+    # own import (at start-up) should not depend on.
+    from analytics.kpis.registry import FAMILIES
+
     kpi_items = [
         {
             "title": label,

@@ -279,3 +279,103 @@ def dataset(db):
     sub_duo = make_subscription(us, duo, started_at=at(2026, 3, 3))
     make_payment(sub_duo, paid_at=at(2026, 3, 5), status=PaymentStatus.REFUNDED, refunded_at=at(2026, 3, 6))
     return {"premium": premium, "duo": duo, "se": se1, "us": us, "br": br}
+
+
+@pytest.fixture
+def real_dataset(db):
+    """A small hand-built world for the real KPIs, with fresh rollups as of TODAY.
+
+    Four countries, a free tier and three paid plans (one annual), a trial, a churned
+    and a refunded subscription, failed payments, track and podcast plays with skips
+    and a playlist, follows, ratings and an experiment with two variants.
+    """
+    from django.core.management import call_command
+
+    from analytics.models import Assignment, Experiment, ExperimentStatus, Variant
+    from catalog.models import Follow, Playlist, Rating
+    from tests.factories import make_artist, make_episode, make_event, make_genre, make_track
+
+    free = make_plan("free", tier="free", price="0")
+    premium = make_plan("premium", price="10.99")
+    annual = make_plan("premium-annual", price="119.88", billing_period="annual")
+    duo = make_plan("duo", tier="duo", price="14.99")
+    pop, rock = make_genre("Pop"), make_genre("Rock")
+    artists = [make_artist("Aurora", country="NO"), make_artist("Bravo", country="US")]
+    tracks = [
+        make_track(f"Song {n}", artist=artists[n % 2], genre=(pop, rock)[n % 2], duration_ms=180_000)
+        for n in range(4)
+    ]
+    episode = make_episode()
+    countries = ("SE", "SE", "US", "BR", "DE", "US")
+    listeners = [
+        make_listener(country=country, signed_up_at=at(2026, 1 + n % 3, 2 + n))
+        for n, country in enumerate(countries)
+    ]
+    playlist = Playlist.objects.create(owner=listeners[0], title="Morning", created_at=at(2026, 1, 5))
+    # Subscriptions: paying, annual, trial that converts, churned, refunded, free.
+    subs = [
+        make_subscription(listeners[0], premium, started_at=at(2026, 1, 3)),
+        make_subscription(listeners[1], annual, started_at=at(2026, 1, 10)),
+        make_subscription(
+            listeners[2],
+            duo,
+            started_at=at(2026, 2, 1),
+            trial_ends_at=at(2026, 2, 8),
+            current_period_end=at(2026, 2, 8),
+        ),
+        make_subscription(listeners[3], premium, started_at=at(2026, 1, 5), ended_at=at(2026, 2, 20)),
+        make_subscription(listeners[4], premium, started_at=at(2026, 2, 3)),
+        make_subscription(listeners[5], free, started_at=at(2026, 3, 4)),
+    ]
+    for month in (1, 2, 3):
+        make_payment(subs[0], paid_at=at(2026, month, 3, 9))
+    make_payment(subs[1], paid_at=at(2026, 1, 10, 9), method="paypal")
+    make_payment(subs[2], paid_at=at(2026, 2, 8, 9), method="apple_pay")
+    make_payment(subs[2], paid_at=at(2026, 3, 8, 9), method="apple_pay", status=PaymentStatus.FAILED)
+    make_payment(subs[2], paid_at=at(2026, 3, 9, 9), method="apple_pay")
+    make_payment(subs[3], paid_at=at(2026, 1, 5, 9))
+    make_payment(
+        subs[3], paid_at=at(2026, 2, 5, 9), status=PaymentStatus.REFUNDED, refunded_at=at(2026, 2, 7)
+    )
+    make_payment(subs[4], paid_at=at(2026, 2, 3, 9), method="debit_card")
+    make_payment(subs[4], paid_at=at(2026, 3, 3, 9), method="debit_card", status=PaymentStatus.FAILED)
+    # Plays: every listener on several days, some skips, a playlist run, a podcast.
+    for n, listener in enumerate(listeners):
+        for day in range(n % 3, 70, 4 + n):
+            moment = at(2026, 1, 1) + timedelta(days=day, hours=8 + n)
+            if moment.date() >= TODAY:
+                break
+            make_event(listener, played_at=moment, track=tracks[day % 4], device=("mobile", "desktop")[n % 2])
+            make_event(
+                listener,
+                played_at=moment + timedelta(minutes=4),
+                track=tracks[(day + 1) % 4],
+                ms_played=12_000,
+                skipped=True,
+                context="playlist",
+                playlist=playlist,
+            )
+        make_event(listener, played_at=at(2026, 3, 1 + n, 19), track=None, episode=episode, ms_played=900_000)
+    for n, listener in enumerate(listeners[:4]):
+        Follow.objects.create(listener=listener, artist=artists[n % 2], followed_at=at(2026, 1, 10 + n))
+        for track in tracks:
+            Rating.objects.create(
+                listener=listener, track=track, score=1 + (n + track.pk) % 5, rated_at=at(2026, 2, 1)
+            )
+    experiment = Experiment.objects.create(
+        key="bigger-play-button",
+        name="Bigger play button",
+        status=ExperimentStatus.RUNNING,
+        started_at=at(2026, 1, 15),
+    )
+    control = Variant.objects.create(experiment=experiment, key="control", name="Control", is_control=True)
+    bigger = Variant.objects.create(experiment=experiment, key="bigger", name="Bigger")
+    for n, listener in enumerate(listeners):
+        Assignment.objects.create(
+            experiment=experiment,
+            variant=(control, bigger)[n % 2],
+            listener=listener,
+            assigned_at=at(2026, 1, 16),
+        )
+    call_command("refresh_rollups", "--full", "--today", TODAY.isoformat(), verbosity=0)
+    return {"experiment": experiment, "listeners": listeners, "tracks": tracks}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import date
 from decimal import Decimal
@@ -12,7 +14,7 @@ from django.urls import path
 
 from analytics.charts import chart_config, json_number, sparkline_config
 from analytics.csv_export import csv_value
-from analytics.kpis.registry import Column, KpiResult, get_kpi
+from analytics.kpis.registry import Column, KpiResult, all_kpis, get_kpi
 from analytics.models import ListeningEvent
 from analytics.views.endpoints import ChartDataView
 from analytics.views.tables import format_change, format_value
@@ -478,3 +480,44 @@ def _track_plays(*, start, end, today):
         columns=[Column("title", "Track", "text"), Column("plays", "Plays")],
         rows=[{"title": r["track__title"], "plays": r["plays"], "track_id": r["track_id"]} for r in rows],
     )
+
+
+# The real KPIs, once their modules have registered them.
+
+
+def _strict_json(content: bytes):
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(content, parse_constant=refuse)
+
+
+def test_every_registered_kpi_answers_chart_json_and_csv(real_dataset, admin_client):
+    kpis = all_kpis()
+    assert len(kpis) >= 20, "the KPI modules register their KPIs on import"
+    problems = []
+    for kpi in kpis:
+        query = "start=2026-01-01&end=2026-03-16"
+        if "experiment" in kpi.filters:
+            query += "&experiment=bigger-play-button"
+        response = admin_client.get(f"/admin/kpis/chart/{kpi.slug}/?{query}&compare=1")
+        if response.status_code != 200:
+            problems.append(f"{kpi.slug}: chart {response.status_code} {response.content[:200]!r}")
+            continue
+        payload = _strict_json(response.content)
+        lengths = {len(dataset["data"]) for dataset in payload["datasets"] + payload["previous_datasets"]}
+        if lengths - {len(payload["labels"])}:
+            problems.append(f"{kpi.slug}: {len(payload['labels'])} labels but datasets of {lengths}")
+        if payload["slug"] != kpi.slug or payload["type"] not in (
+            "line",
+            "bar",
+            "doughnut",
+            "heatmap",
+            "table",
+        ):
+            problems.append(f"{kpi.slug}: payload {payload['slug']} of type {payload['type']}")
+        download = admin_client.get(f"/admin/kpis/csv/{kpi.slug}/?{query}")
+        lines = list(csv.reader(io.StringIO(download.content.decode())))
+        if download.status_code != 200 or len(lines) != len(payload["table"]["rows"]) + 1:
+            problems.append(f"{kpi.slug}: CSV {download.status_code} with {len(lines)} lines")
+    assert problems == []

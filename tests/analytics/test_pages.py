@@ -291,3 +291,26 @@ def test_data_model_page_is_forbidden_to_support(client, staff_in_role):
     client.force_login(staff_in_role(SUPPORT))
 
     assert client.get(reverse("admin:data-model")).status_code == 403
+
+
+# The real KPIs
+
+
+def test_every_family_page_and_the_dashboard_answer_with_the_real_kpis(real_dataset, superuser):
+    from analytics.kpis.registry import all_kpis
+
+    for family in FAMILIES:
+        response = superuser.get(f"/admin/kpis/{family}/?start=2026-01-01&end=2026-03-16")
+        assert response.status_code == 200, family
+        html = response.content.decode()
+        for kpi in all_kpis(family):
+            assert f'data-src="/admin/kpis/chart/{kpi.slug}/?start=2026-01-01&amp;end=2026-03-16"' in html
+
+    cards = superuser.get("/admin/").context["kpi_cards"]
+    registered = {kpi.slug for kpi in all_kpis()}
+    assert [card.slug for card in cards if card.available] == [
+        slug
+        for slug in ("active-28d", "paying-listeners", "mrr", "customer-churn", "clv", "net-revenue")
+        if slug in registered
+    ]
+    assert all(card.sparkline for card in cards if card.available)
