@@ -15,6 +15,8 @@ rows. Tables (models in `billing.models`):
   month in progress).
 - `TrialMonth`: trials by start month, country and plan; only trials ended by the end
   of `today` count.
+- `SubscriberRegionDay`, `PaymentRegionDay`, `PaymentRegionMonth`: the same summed per
+  region, written in the same transactions; series without a country filter read them.
 
 Recurring amounts are annualized (12 x MRR) so they stay exact two-decimal numbers; the
 KPIs divide by 12 once, after summing. The sweep over days keeps every listener's state
@@ -43,11 +45,15 @@ from billing.models import (
     Payment,
     PaymentDay,
     PaymentMonth,
+    PaymentRegionDay,
+    PaymentRegionMonth,
     PaymentStatus,
     SubscriberDay,
+    SubscriberRegionDay,
     Subscription,
     TrialMonth,
 )
+from billing.regions import COUNTRY_REGION
 
 Progress = Callable[[str, int, int], None]
 _FactKey = tuple[str, int, str]  # (country, plan id, method)
@@ -58,6 +64,16 @@ _MICROSECOND = timedelta(microseconds=1)
 _REVENUE_STATUSES = (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED)
 _MONEY = DecimalField(max_digits=16, decimal_places=2)
 _BATCH = 2000
+_TABLES = {
+    "subscriber_days": SubscriberDay,
+    "subscriber_region_days": SubscriberRegionDay,
+    "payment_days": PaymentDay,
+    "payment_region_days": PaymentRegionDay,
+    "payment_months": PaymentMonth,
+    "payment_region_months": PaymentRegionMonth,
+    "mrr_months": MrrMonth,
+    "trial_months": TrialMonth,
+}
 _ZERO = Decimal("0.00")
 _CENT = Decimal("0.01")
 
@@ -77,14 +93,12 @@ def refresh(
     last refresh is older than that. One transaction per day and per month, so pages
     keep reading consistent days while a refresh runs.
     """
-    written = dict.fromkeys(
-        ("subscriber_days", "payment_days", "payment_months", "mrr_months", "trial_months"), 0
-    )
+    written = dict.fromkeys(_TABLES, 0)
     first = _first_data_day()
     last_state_day = today + _time.ONE_DAY
     if first is None:
         with transaction.atomic():
-            for model in (SubscriberDay, PaymentDay, PaymentMonth, MrrMonth, TrialMonth):
+            for model in _TABLES.values():
                 model.objects.all().delete()
         return written
 
@@ -112,16 +126,18 @@ def refresh(
 
     with transaction.atomic():
         # Rows past the new horizon came from a refresh run with a later `today`.
-        SubscriberDay.objects.filter(day__gt=last_state_day).delete()
-        PaymentDay.objects.filter(day__gt=last_payment_day).delete()
-        PaymentMonth.objects.filter(month__gt=_time.month_start(last_payment_day)).delete()
-        MrrMonth.objects.filter(month__gt=_time.month_start(today)).delete()
-        TrialMonth.objects.filter(month__gt=_time.month_start(today)).delete()
+        for model in (SubscriberDay, SubscriberRegionDay):
+            model.objects.filter(day__gt=last_state_day).delete()
+        for model in (PaymentDay, PaymentRegionDay):
+            model.objects.filter(day__gt=last_payment_day).delete()
+        for model in (PaymentMonth, PaymentRegionMonth):
+            model.objects.filter(month__gt=_time.month_start(last_payment_day)).delete()
+        for model in (MrrMonth, TrialMonth):
+            model.objects.filter(month__gt=_time.month_start(today)).delete()
         if full:
-            SubscriberDay.objects.filter(day__lt=begin).delete()
-            PaymentDay.objects.filter(day__lt=begin).delete()
-            for model in (PaymentMonth, MrrMonth, TrialMonth):
-                model.objects.filter(month__lt=begin).delete()
+            for model in _TABLES.values():
+                period = "day" if hasattr(model, "day") else "month"
+                model.objects.filter(**{f"{period}__lt": begin}).delete()
     return written
 
 
@@ -173,7 +189,8 @@ def _refresh_days(
         if index == 0 or day.day == 1:
             if index > 0:
                 with transaction.atomic():
-                    written["payment_months"] += _write_payment_month(_time.add_months(day, -1), facts)
+                    for table, count in _write_payment_month(_time.add_months(day, -1), facts).items():
+                        written[table] += count
             # One read per month; the days are still written one transaction each.
             facts = _payment_facts(day, min(_time.month_end(day), last_day + _time.ONE_DAY))
         if index < len(state_days):
@@ -195,9 +212,29 @@ def _refresh_days(
             if day.day == 1 and day <= today:
                 month_snapshot, month_begin = dict(sweep.arr_of), day
         with transaction.atomic():
-            if index < len(state_days):
-                SubscriberDay.objects.filter(day=day).delete()
-                rows = [
+            state = sweep.groups if index < len(state_days) else None
+            for table, count in _write_day(day, state, facts.get(day, {})).items():
+                written[table] += count
+        if progress:
+            progress("billing: days", index + 1, len(days))
+    with transaction.atomic():
+        for table, count in _write_payment_month(_time.month_start(last_day), facts).items():
+            written[table] += count
+    return dict(written)
+
+
+def _write_day(
+    day: date, groups: dict[tuple[str, int | None], list[int]] | None, facts: dict[_FactKey, _Facts]
+) -> dict[str, int]:
+    """Replace one day's rows: subscriber state (when `groups` is given) and payments."""
+    written = {}
+    if groups is not None:
+        rows, regional = [], defaultdict(lambda: [0, 0, 0])
+        for (country, plan_id), (listeners, paying, arr) in sorted(
+            groups.items(), key=lambda item: (item[0][0], item[0][1] or 0)
+        ):
+            if listeners or paying:
+                rows.append(
                     SubscriberDay(
                         day=day,
                         country=country,
@@ -206,27 +243,65 @@ def _refresh_days(
                         paying=paying,
                         arr=_money(arr),
                     )
-                    for (country, plan_id), (listeners, paying, arr) in sorted(
-                        sweep.groups.items(), key=lambda item: (item[0][0], item[0][1] or 0)
-                    )
-                    if listeners or paying
-                ]
-                SubscriberDay.objects.bulk_create(rows, batch_size=_BATCH)
-                written["subscriber_days"] += len(rows)
-            PaymentDay.objects.filter(day=day).delete()
-            created = PaymentDay.objects.bulk_create(
+                )
+                total = regional[(_region(country), plan_id)]
+                total[0] += listeners
+                total[1] += paying
+                total[2] += arr
+        SubscriberDay.objects.filter(day=day).delete()
+        SubscriberRegionDay.objects.filter(day=day).delete()
+        written["subscriber_days"] = len(SubscriberDay.objects.bulk_create(rows, batch_size=_BATCH))
+        written["subscriber_region_days"] = len(
+            SubscriberRegionDay.objects.bulk_create(
                 [
-                    PaymentDay(day=day, country=country, plan_id=plan_id, method=method, **values)
-                    for (country, plan_id, method), values in sorted(facts.get(day, {}).items())
+                    SubscriberRegionDay(
+                        day=day,
+                        region=region,
+                        plan_id=plan_id,
+                        listeners=listeners,
+                        paying=paying,
+                        arr=_money(arr),
+                    )
+                    for (region, plan_id), (listeners, paying, arr) in regional.items()
                 ],
                 batch_size=_BATCH,
             )
-            written["payment_days"] += len(created)
-        if progress:
-            progress("billing: days", index + 1, len(days))
-    with transaction.atomic():
-        written["payment_months"] += _write_payment_month(_time.month_start(last_day), facts)
-    return dict(written)
+        )
+    PaymentDay.objects.filter(day=day).delete()
+    PaymentRegionDay.objects.filter(day=day).delete()
+    written["payment_days"] = len(
+        PaymentDay.objects.bulk_create(
+            [
+                PaymentDay(day=day, country=country, plan_id=plan_id, method=method, **values)
+                for (country, plan_id, method), values in sorted(facts.items())
+            ],
+            batch_size=_BATCH,
+        )
+    )
+    written["payment_region_days"] = len(
+        PaymentRegionDay.objects.bulk_create(
+            [
+                PaymentRegionDay(day=day, region=region, plan_id=plan_id, method=method, **values)
+                for (region, plan_id, method), values in _by_region(facts).items()
+            ],
+            batch_size=_BATCH,
+        )
+    )
+    return written
+
+
+def _region(country: str) -> str:
+    return COUNTRY_REGION.get(country, "")
+
+
+def _by_region(facts: dict[_FactKey, _Facts]) -> dict[_FactKey, _Facts]:
+    """Payment facts summed over the countries of each region."""
+    totals: dict[_FactKey, _Facts] = defaultdict(_empty_facts)
+    for (country, plan_id, method), values in facts.items():
+        total = totals[(_region(country), plan_id, method)]
+        for name, value in values.items():
+            total[name] += value
+    return dict(totals)
 
 
 class _Sweep:
@@ -441,7 +516,7 @@ def _two_places(amount: Decimal | None) -> Decimal:
     return (amount or _ZERO).quantize(_CENT)
 
 
-def _write_payment_month(month: date, facts: dict[date, dict[_FactKey, _Facts]]) -> int:
+def _write_payment_month(month: date, facts: dict[date, dict[_FactKey, _Facts]]) -> dict[str, int]:
     totals: dict[_FactKey, _Facts] = defaultdict(_empty_facts)
     for by_key in facts.values():
         for key, values in by_key.items():
@@ -449,6 +524,7 @@ def _write_payment_month(month: date, facts: dict[date, dict[_FactKey, _Facts]])
             for name, value in values.items():
                 total[name] += value
     PaymentMonth.objects.filter(month=month).delete()
+    PaymentRegionMonth.objects.filter(month=month).delete()
     created = PaymentMonth.objects.bulk_create(
         [
             PaymentMonth(month=month, country=country, plan_id=plan_id, method=method, **values)
@@ -456,7 +532,14 @@ def _write_payment_month(month: date, facts: dict[date, dict[_FactKey, _Facts]])
         ],
         batch_size=_BATCH,
     )
-    return len(created)
+    regional = PaymentRegionMonth.objects.bulk_create(
+        [
+            PaymentRegionMonth(month=month, region=region, plan_id=plan_id, method=method, **values)
+            for (region, plan_id, method), values in _by_region(totals).items()
+        ],
+        batch_size=_BATCH,
+    )
+    return {"payment_months": len(created), "payment_region_months": len(regional)}
 
 
 # Trials, by the month they started in.

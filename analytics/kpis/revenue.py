@@ -25,13 +25,14 @@ Readings where the specification is silent:
 
 from __future__ import annotations
 
+import operator
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
-from functools import partial
+from functools import partial, reduce
 from typing import Protocol
 
 from django.conf import settings
@@ -48,9 +49,12 @@ from billing.models import (
     PaymentDay,
     PaymentMethod,
     PaymentMonth,
+    PaymentRegionDay,
+    PaymentRegionMonth,
     PaymentStatus,
     Plan,
     SubscriberDay,
+    SubscriberRegionDay,
     Subscription,
     Tier,
     TrialMonth,
@@ -70,10 +74,26 @@ _FREE_FALLBACK = ("Free", "free")  # (name, code) when no free-tier plan exists
 
 @dataclass(frozen=True)
 class Scope:
-    """What a filter narrows to: listener countries (None = all) and a plan code."""
+    """What the filters narrow to: a listener country, a region, a plan code."""
 
-    countries: frozenset[str] | None = None
+    country: str | None = None
+    region: str | None = None
     plan: str | None = None
+
+    @property
+    def countries(self) -> frozenset[str] | None:
+        """The listener countries in scope; None for all of them."""
+        if self.region is None and self.country is None:
+            return None
+        found = frozenset(countries_in(self.region)) if self.region else None
+        if self.country:
+            found = frozenset({self.country}) & found if found is not None else frozenset({self.country})
+        return found
+
+    @property
+    def by_region(self) -> bool:
+        """Whether the per-region rollups can answer: no country filter."""
+        return self.country is None
 
 
 @dataclass
@@ -137,8 +157,11 @@ class Source(Protocol):
 # The rollup source: what the pages read.
 
 
-def _in_scope(queryset: QuerySet, scope: Scope, *, plan: bool = True) -> QuerySet:
-    if scope.countries is not None:
+def _in_scope(queryset: QuerySet, scope: Scope, *, plan: bool = True, regional: bool = False) -> QuerySet:
+    if regional:
+        if scope.region:
+            queryset = queryset.filter(region=scope.region)
+    elif scope.countries is not None:
         queryset = queryset.filter(country__in=sorted(scope.countries))
     if plan and scope.plan:
         queryset = queryset.filter(plan__code=scope.plan)
@@ -149,8 +172,10 @@ class _Rollups:
     def headcounts(
         self, days: list[date], scope: Scope, by: str | None = None
     ) -> dict[date, dict[object, Headcount]]:
+        regional = scope.by_region and by != "country"
+        model = SubscriberRegionDay if regional else SubscriberDay
         rows = (
-            _in_scope(SubscriberDay.objects.filter(day__in=days), scope)
+            _in_scope(model.objects.filter(day__in=days), scope, regional=regional)
             .values("day", *([by] if by else []))
             .annotate(n=Sum("listeners"), p=Sum("paying"), a=Sum("arr"))
             .order_by()
@@ -186,23 +211,25 @@ class _Rollups:
             "g": Sum("gross"),
             "r": Sum("refunds"),
         }
-        whole_start, whole_end = _whole_months(start, end)
+        regional = scope.by_region and key != "country"
+        day_model = PaymentRegionDay if regional else PaymentDay
+        month_model = PaymentRegionMonth if regional else PaymentMonth
         out: dict[object, PaymentTotals] = defaultdict(PaymentTotals)
-        if key != "day" and whole_start < whole_end:
-            rows = (
-                _in_scope(PaymentMonth.objects.filter(month__gte=whole_start, month__lt=whole_end), scope)
-                .values(key)
-                .annotate(**sums)
-                .order_by()
-            )
+        # Whole months from the monthly table, the days around them from the daily one.
+        whole_start, whole_end = _whole_months(start, end) if key != "day" else (end, end)
+        day_ranges = [(start, end)]
+        if whole_start < whole_end:
+            months = month_model.objects.filter(month__gte=whole_start, month__lt=whole_end)
+            rows = _in_scope(months, scope, regional=regional).values(key).annotate(**sums).order_by()
             for row in rows:
                 out[row[key]].add(_payment_totals(row))
-            day_ranges = Q(day__gte=start, day__lt=whole_start) | Q(day__gte=whole_end, day__lt=end)
-        else:
-            day_ranges = Q(day__gte=start, day__lt=end)
+            day_ranges = [(start, whole_start), (whole_end, end)]
+        in_ranges = [Q(day__gte=first, day__lt=stop) for first, stop in day_ranges if first < stop]
+        if not in_ranges:
+            return dict(out)
         day_key = "day" if key in ("day", "month") else key
         rows = (
-            _in_scope(PaymentDay.objects.filter(day_ranges), scope)
+            _in_scope(day_model.objects.filter(reduce(operator.or_, in_ranges)), scope, regional=regional)
             .values(day_key)
             .annotate(**sums)
             .order_by()
@@ -406,16 +433,7 @@ RAW: Source = _Raw()
 
 
 def _scope(country: str | None = None, region: str | None = None, plan: str | None = None) -> Scope:
-    countries = None
-    if region:
-        countries = frozenset(countries_in(region))
-    if country:
-        countries = (
-            frozenset({country.upper()}) & countries
-            if countries is not None
-            else frozenset({country.upper()})
-        )
-    return Scope(countries=countries, plan=plan or None)
+    return Scope(country=country.upper() if country else None, region=region or None, plan=plan or None)
 
 
 def _points(start: date, end: date, today: date, grain: str) -> list[tuple[date, date]]:

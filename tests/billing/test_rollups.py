@@ -14,8 +14,11 @@ from billing.models import (
     Payment,
     PaymentDay,
     PaymentMonth,
+    PaymentRegionDay,
+    PaymentRegionMonth,
     PaymentStatus,
     SubscriberDay,
+    SubscriberRegionDay,
     Subscription,
     TrialMonth,
 )
@@ -23,7 +26,16 @@ from tests.factories import at, make_listener, make_payment, make_plan, make_sub
 
 pytestmark = pytest.mark.django_db
 
-TABLES = (SubscriberDay, PaymentDay, PaymentMonth, MrrMonth, TrialMonth)
+TABLES = (
+    SubscriberDay,
+    SubscriberRegionDay,
+    PaymentDay,
+    PaymentRegionDay,
+    PaymentMonth,
+    PaymentRegionMonth,
+    MrrMonth,
+    TrialMonth,
+)
 
 
 def dump() -> dict[str, list[tuple]]:
@@ -60,10 +72,14 @@ def test_refresh_writes_the_rollup_rows(small):
     # Days Jan 1 .. Feb 15 (the state at tomorrow's first instant):
     # Jan 1-4 one group (SE, no plan), Jan 5-9 two (+ US no plan), Jan 10-19 two (SE moves
     # to premium), Jan 20 - Feb 15 three (US annual in trial, then paid) = 4 + 10 + 20 + 81.
+    # One country per region here: the per-region tables have as many rows.
     assert written == {
         "subscriber_days": 115,
+        "subscriber_region_days": 115,
         "payment_days": 5,
+        "payment_region_days": 5,
         "payment_months": 3,
+        "payment_region_months": 3,
         "mrr_months": 3,
         "trial_months": 1,
     }
@@ -91,6 +107,16 @@ def test_refresh_writes_the_rollup_rows(small):
         ("US", annual, 1, 1, Decimal("120.00")),  # an annual price is its own 12 x MRR
     ]
     assert not SubscriberDay.objects.filter(day__gt=date(2026, 2, 15)).exists()
+    assert sorted(
+        SubscriberRegionDay.objects.filter(day=date(2026, 2, 15)).values_list(
+            "region", "plan_id", "listeners", "paying", "arr"
+        ),
+        key=lambda row: (row[0], row[1] or 0),
+    ) == [
+        ("europe", premium, 1, 1, Decimal("120.00")),
+        ("north_america", None, 1, 0, Decimal("0.00")),
+        ("north_america", annual, 1, 1, Decimal("120.00")),
+    ]
 
     # Attempts by the day of the attempt, the refund on Feb 12 by its own day.
     assert list(
@@ -148,9 +174,7 @@ def test_refresh_is_idempotent(small):
 
 
 def test_refresh_of_an_empty_database_writes_nothing():
-    assert rollups.refresh(full=True, today=date(2026, 2, 14)) == dict.fromkeys(
-        ("subscriber_days", "payment_days", "payment_months", "mrr_months", "trial_months"), 0
-    )
+    assert set(rollups.refresh(full=True, today=date(2026, 2, 14)).values()) == {0}
     assert all(not model.objects.exists() for model in TABLES)
 
 
