@@ -15,11 +15,18 @@ from unfold.contrib.filters.admin import (
 )
 from unfold.decorators import display
 
-from analytics.models import Assignment, Experiment, ExperimentStatus, ListeningEvent, Variant
+from analytics.models import (
+    Assignment,
+    Experiment,
+    ExperimentStatus,
+    ListeningEvent,
+    Variant,
+)
 from spotilytics.admin_tools import (
     DateTimeRangeFilter,
     LargeTableAdminMixin,
     ReadOnlyAdminMixin,
+    register_rollups,
     subquery_count,
 )
 
@@ -171,3 +178,7 @@ class AssignmentAdmin(LargeTableAdminMixin, ModelAdmin):
     list_filter_submit = True
     autocomplete_fields = ["experiment", "variant"]
     raw_id_fields = ["listener"]
+
+
+# Listening rollups (`analytics.rollups`): read-only, derived from their fields.
+register_rollups("analytics")

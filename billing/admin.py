@@ -14,7 +14,6 @@ from unfold.contrib.filters.admin import (
     ChoicesDropdownFilter,
     DropdownFilter,
     RadioFilter,
-    RangeDateFilter,
     RelatedDropdownFilter,
 )
 from unfold.decorators import display
@@ -24,15 +23,10 @@ from billing.models import (
     BillingPeriod,
     CancelReason,
     Listener,
-    MrrMonth,
     Payment,
-    PaymentDay,
-    PaymentMonth,
     PaymentStatus,
     Plan,
-    SubscriberDay,
     Subscription,
-    TrialMonth,
 )
 from billing.regions import Region, countries_in
 from billing.selectors import listener_listening_summary
@@ -40,8 +34,8 @@ from billing.services import payment_refund, subscription_cancel
 from spotilytics.admin_tools import (
     DateTimeRangeFilter,
     LargeTableAdminMixin,
-    RollupAdmin,
     apply_each,
+    register_rollups,
     render_confirmation,
     subquery_count,
 )
@@ -480,73 +474,5 @@ class PaymentAdmin(LargeTableAdminMixin, ModelAdmin):
         )
 
 
-# --- Revenue rollups: derived by `billing.rollups.refresh`, shown for inspection ----
-
-
-class _RollupAdmin(RollupAdmin):
-    list_select_related = ["plan"]
-    search_fields = ["country__exact"]
-    search_help_text = "Two-letter country code."
-
-
-@admin.register(SubscriberDay)
-class SubscriberDayAdmin(_RollupAdmin):
-    list_display = ["day", "country", "plan", "listeners", "paying", "arr"]
-    list_filter = [("day", RangeDateFilter), ("plan", RelatedDropdownFilter)]
-
-
-@admin.register(PaymentDay)
-class PaymentDayAdmin(_RollupAdmin):
-    list_display = ["day", "country", "plan", "method", "attempts", "succeeded", "failed", "gross", "refunds"]
-    list_filter = [
-        ("day", RangeDateFilter),
-        ("plan", RelatedDropdownFilter),
-        ("method", ChoicesDropdownFilter),
-    ]
-
-
-@admin.register(PaymentMonth)
-class PaymentMonthAdmin(_RollupAdmin):
-    list_display = [
-        "month",
-        "country",
-        "plan",
-        "method",
-        "attempts",
-        "succeeded",
-        "failed",
-        "gross",
-        "refunds",
-    ]
-    list_filter = [
-        ("month", RangeDateFilter),
-        ("plan", RelatedDropdownFilter),
-        ("method", ChoicesDropdownFilter),
-    ]
-
-
-@admin.register(MrrMonth)
-class MrrMonthAdmin(_RollupAdmin):
-    list_display = [
-        "month",
-        "country",
-        "arr_start",
-        "arr_new",
-        "arr_reactivation",
-        "arr_expansion",
-        "arr_contraction",
-        "arr_churn",
-        "arr_end",
-        "customers_start",
-        "customers_churned",
-        "customers_end",
-        "as_of",
-    ]
-    list_select_related = []
-    list_filter = [("month", RangeDateFilter)]
-
-
-@admin.register(TrialMonth)
-class TrialMonthAdmin(_RollupAdmin):
-    list_display = ["month", "country", "plan", "trials", "converted"]
-    list_filter = [("month", RangeDateFilter), ("plan", RelatedDropdownFilter)]
+# Revenue rollups (`billing.rollups`): read-only, derived from their fields.
+register_rollups("billing")

@@ -17,22 +17,21 @@ from unfold.contrib.filters.admin import (
 from catalog.models import (
     Album,
     Artist,
-    ContentRollupWatermark,
     Episode,
     Follow,
     Genre,
-    GenreCountryStreams,
-    ListenerMonthActivity,
     Playlist,
     PlaylistItem,
     Podcast,
-    PodcastCountryStreams,
     Rating,
     Track,
-    TrackCountryStreams,
-    TrackStreams,
 )
-from spotilytics.admin_tools import DateTimeRangeFilter, LargeTableAdminMixin, RollupAdmin, subquery_count
+from spotilytics.admin_tools import (
+    DateTimeRangeFilter,
+    LargeTableAdminMixin,
+    register_rollups,
+    subquery_count,
+)
 
 # Listeners are billing data that catalog editors may not browse: foreign keys to a
 # listener use raw ids here, never an autocomplete (which needs the listener admin).
@@ -326,60 +325,5 @@ class RatingAdmin(LargeTableAdminMixin, ModelAdmin):
         return str(obj.item)
 
 
-# --- Content rollups: derived by `catalog.rollups.refresh`, shown for inspection ----
-
-_PERIOD_FILTERS = [("grain", ChoicesDropdownFilter), ("period", RangeDateFilter)]
-
-
-@admin.register(TrackStreams)
-class TrackStreamsAdmin(RollupAdmin):
-    list_display = ["period", "grain", "track", "streams"]
-    list_select_related = ["track"]
-    search_fields = ["track__id__exact"]
-    search_help_text = "Track id."
-    list_filter = [*_PERIOD_FILTERS, ("track", AutocompleteSelectFilter)]
-
-
-@admin.register(TrackCountryStreams)
-class TrackCountryStreamsAdmin(RollupAdmin):
-    list_display = ["period", "grain", "country", "track", "streams"]
-    list_select_related = ["track"]
-    search_fields = ["country__exact", "track__id__exact"]
-    search_help_text = "Two-letter country code or track id."
-    list_filter = [*_PERIOD_FILTERS, ("track", AutocompleteSelectFilter)]
-
-
-@admin.register(GenreCountryStreams)
-class GenreCountryStreamsAdmin(RollupAdmin):
-    list_display = ["period", "grain", "country", "genre", "streams"]
-    list_select_related = ["genre"]
-    search_fields = ["country__exact"]
-    search_help_text = "Two-letter country code."
-    list_filter = [*_PERIOD_FILTERS, ("genre", RelatedDropdownFilter)]
-
-
-@admin.register(PodcastCountryStreams)
-class PodcastCountryStreamsAdmin(RollupAdmin):
-    list_display = ["period", "grain", "country", "device", "podcast", "streams"]
-    list_select_related = ["podcast"]
-    search_fields = ["country__exact"]
-    search_help_text = "Two-letter country code."
-    list_filter = [*_PERIOD_FILTERS, ("podcast", AutocompleteSelectFilter)]
-
-
-@admin.register(ListenerMonthActivity)
-class ListenerMonthActivityAdmin(RollupAdmin):
-    list_display = ["month", "listener_id", "country", "active_days"]
-    search_fields = ["listener__id__exact", "country__exact"]
-    search_help_text = "Listener id or two-letter country code."
-    list_filter = [("month", RangeDateFilter)]
-    raw_id_fields = ["listener"]
-
-    @admin.display(description="active days")
-    def active_days(self, obj: ListenerMonthActivity) -> int:
-        return obj.days.bit_count()
-
-
-@admin.register(ContentRollupWatermark)
-class ContentRollupWatermarkAdmin(RollupAdmin):
-    list_display = ["key", "through", "max_event_id", "refreshed_at"]
+# Content rollups (`catalog.rollups`): read-only, derived from their fields.
+register_rollups("catalog")

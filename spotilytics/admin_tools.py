@@ -2,7 +2,8 @@
 
 - `EstimatedCountPaginator` and `LargeTableAdminMixin`: changelists of tables with
   millions of rows never run a full `COUNT(*)`.
-- `ReadOnlyAdminMixin` and `RollupAdmin`: view-only admins for rows the system writes.
+- `ReadOnlyAdminMixin`, `RollupAdmin` and `register_rollups`: view-only admins for rows
+  the system writes.
 - `DateTimeRangeFilter`: unfold's date-time range filter, time-zone aware and strict.
 - `subquery_count`: a per-row count as a correlated subquery, so a changelist column
   such as "tracks" costs no query per row and no join fan-out.
@@ -15,19 +16,30 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connections, transaction
-from django.db.models import Count, IntegerField, Model, OuterRef, Q, QuerySet, Subquery
+from django.db.models import (
+    Count,
+    DateField,
+    DateTimeField,
+    IntegerField,
+    Model,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+)
 from django.db.models.functions import Coalesce
 from django.forms import Form
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.functional import cached_property
 from unfold.admin import ModelAdmin
-from unfold.contrib.filters.admin import RangeDateTimeFilter
+from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateFilter, RangeDateTimeFilter
 from unfold.views import ChangeList
 
 # Above this many rows a changelist stops counting and says "10,000+".
@@ -179,6 +191,48 @@ class RollupAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, ModelAdmin):
     """A pre-aggregated table, rewritten by its refresh: browsed to check a KPI, never edited."""
 
     list_filter_submit = True
+
+
+def register_rollups(app_label: str, site: admin.AdminSite | None = None) -> list[type[Model]]:
+    """Register a read-only `RollupAdmin` for every model of the app still without one.
+
+    Call it at the end of an app's `admin.py`, after the hand-written admins: in this
+    project the models left are the pre-aggregated tables a refresh command rewrites.
+    Their shape follows the KPIs and changes with them, so their admin is derived from
+    their fields: every column listed, date columns as range filters, choice columns as
+    dropdowns, foreign keys as raw ids, and an exact search on the country and on the
+    listener when the table has one. Returns the models it registered.
+    """
+    site = site or admin.site
+    registered = []
+    for model in apps.get_app_config(app_label).get_models():
+        if site.is_registered(model):
+            continue
+        fields = [field for field in model._meta.concrete_fields if not field.auto_created]
+        names = {field.name for field in fields}
+        relations = [field.name for field in fields if field.is_relation]
+        filters: list[tuple[str, type]] = []
+        for field in fields:
+            if isinstance(field, DateTimeField):
+                filters.append((field.name, DateTimeRangeFilter))
+            elif isinstance(field, DateField):
+                filters.append((field.name, RangeDateFilter))
+            elif field.choices:
+                filters.append((field.name, ChoicesDropdownFilter))
+        searches = [f"{name}__exact" for name in ("country", "listener_id") if name in names]
+        if "listener" in relations:
+            searches.append("listener__id__exact")
+        attrs = {
+            "__module__": model.__module__.replace(".models", ".admin"),
+            "list_display": [field.name for field in fields],
+            "list_select_related": relations,
+            "raw_id_fields": relations,
+            "list_filter": filters,
+            "search_fields": searches,
+        }
+        site.register(model, type(f"{model.__name__}Admin", (RollupAdmin,), attrs))
+        registered.append(model)
+    return registered
 
 
 def subquery_count(model: type[Model], field: str, *conditions: Q, **filters: Any) -> Coalesce:

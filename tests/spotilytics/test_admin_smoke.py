@@ -12,34 +12,17 @@ from rest_framework.authtoken.models import TokenProxy
 from unfold.admin import ModelAdmin as UnfoldModelAdmin
 
 from analytics.models import ListeningEvent
-from billing.models import Listener, MrrMonth, PaymentDay, PaymentMonth, SubscriberDay, TrialMonth
-from catalog.models import (
-    ContentRollupWatermark,
-    GenreCountryStreams,
-    ListenerMonthActivity,
-    PodcastCountryStreams,
-    TrackCountryStreams,
-    TrackStreams,
-)
+from billing.models import Listener
+from spotilytics.admin_tools import RollupAdmin
 from tests.factories import at, make_event, make_payment
 from tests.spotilytics.admin_helpers import admin_test_settings, admin_url, build_world, registered_models
 
 pytestmark = pytest.mark.django_db
 
 # Rows the system writes: viewable, never added or changed, not even by a superuser.
-READ_ONLY = {
-    ListeningEvent,
-    SubscriberDay,
-    PaymentDay,
-    PaymentMonth,
-    MrrMonth,
-    TrialMonth,
-    TrackStreams,
-    TrackCountryStreams,
-    GenreCountryStreams,
-    PodcastCountryStreams,
-    ListenerMonthActivity,
-    ContentRollupWatermark,
+# Rollup tables without a hand-written admin get a `RollupAdmin` from register_rollups.
+READ_ONLY = {ListeningEvent} | {
+    model for model, model_admin in admin.site._registry.items() if isinstance(model_admin, RollupAdmin)
 }
 MODELS = registered_models()
 
