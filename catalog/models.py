@@ -280,12 +280,14 @@ class Rating(models.Model):
         return self.track or self.episode
 
 
-# Content rollups: stream counts pre-aggregated from `analytics.ListeningEvent` by
-# `catalog.rollups.refresh`, so content and geography pages never scan the event table.
-# Only streams (events of 30 s or more) are counted, which keeps the tables small. The
-# count tables hold two grains in one table: a row per local day and a row per calendar
-# month (the sum of that month's day rows). A range query reads month rows for whole
-# months and day rows for the partial months at its edges, in one GROUP BY.
+# Content rollups: counts pre-aggregated from `analytics.ListeningEvent` (and sign-ups
+# from `billing.Listener`) by `catalog.rollups.refresh`, so content and geography pages
+# never scan the event table. Only streams (events of 30 s or more) are counted, which
+# keeps the tables small. A count table holds two grains: a row per local day and a row
+# per calendar month (the sum of that month's day rows). A range reads month rows for
+# its whole months and day rows for the partial months at its edges (`rollups.Span`).
+# Attributes a row is grouped by (a listener's country, a track's genre, artist or
+# album) are those of the refresh: a later catalog edit shows after `--full`.
 
 
 class RollupGrain(models.TextChoices):
@@ -293,42 +295,41 @@ class RollupGrain(models.TextChoices):
     MONTH = "month", "Month"
 
 
-class TrackStreams(models.Model):
-    """Streams of a track per local day and per calendar month, all listeners.
+class _StreamCount(models.Model):
+    grain = models.CharField(max_length=5, choices=RollupGrain.choices)
+    period = models.DateField(help_text="The day, or the first day of the month.")
+    streams = models.PositiveIntegerField()
 
-    Grain: (grain, period, track). `period` is the day, or the first day of the month.
-    Serves the unfiltered and genre-filtered rankings (tracks, artists, albums) through
-    a join on the track, so a catalog edit (a track's genre or artist) shows at once.
+    class Meta:
+        abstract = True
+
+
+class TrackStreams(_StreamCount):
+    """Streams of a track, all listeners. Grain: (grain, period, track).
+
+    The (grain, period, streams) index lets a top-N read a period's leaders first.
     """
 
-    grain = models.CharField(max_length=5, choices=RollupGrain.choices)
-    period = models.DateField()
     track = models.ForeignKey(Track, on_delete=models.CASCADE, related_name="+")
-    streams = models.PositiveIntegerField()
 
     class Meta:
         verbose_name_plural = "track streams"
         constraints = [
             models.UniqueConstraint(fields=["grain", "period", "track"], name="trackstreams_unique_grain"),
         ]
+        indexes = [models.Index(fields=["grain", "period", "-streams", "track"], name="trackstreams_top")]
 
     def __str__(self) -> str:
         return f"{self.track_id} {self.grain} {self.period}: {self.streams}"
 
 
-class TrackCountryStreams(models.Model):
-    """Streams of a track by listeners of one country, per local day and per month.
+class TrackCountryStreams(_StreamCount):
+    """Streams of a track by listeners of one country. Grain: (grain, period, country,
+    track). Serves track rankings filtered by country or region; its index leads with
+    the country so such a page reads its countries' slices only."""
 
-    Grain: (grain, period, country, track); `country` is the listener's country when
-    the day was refreshed. Serves rankings filtered by country or region; the index
-    leading with country keeps such a page to its country's slice.
-    """
-
-    grain = models.CharField(max_length=5, choices=RollupGrain.choices)
-    period = models.DateField()
     country = models.CharField(max_length=2)
     track = models.ForeignKey(Track, on_delete=models.CASCADE, related_name="+")
-    streams = models.PositiveIntegerField()
 
     class Meta:
         verbose_name_plural = "track streams by country"
@@ -337,25 +338,53 @@ class TrackCountryStreams(models.Model):
                 fields=["grain", "period", "country", "track"], name="trackcountrystreams_unique_grain"
             ),
         ]
-        indexes = [models.Index(fields=["country", "grain", "period"], name="trackcountrystreams_country")]
+        indexes = [
+            models.Index(fields=["country", "grain", "period", "-streams"], name="trackcountrystreams_top"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.track_id} {self.country} {self.grain} {self.period}: {self.streams}"
 
 
-class GenreCountryStreams(models.Model):
-    """Track streams per genre and listener country, per local day and per month.
+class ArtistStreams(_StreamCount):
+    """Streams of the tracks an artist is the primary artist of. Grain: (grain, period,
+    artist). Featured appearances are not counted."""
 
-    Grain: (grain, period, country, genre); the genre is the track's genre and the
-    country the listener's, both as of the refresh. Serves top genres, genre share by
-    country and streams by country (with `PodcastCountryStreams`).
-    """
+    artist = models.ForeignKey(Artist, on_delete=models.CASCADE, related_name="+")
 
-    grain = models.CharField(max_length=5, choices=RollupGrain.choices)
-    period = models.DateField()
+    class Meta:
+        verbose_name_plural = "artist streams"
+        constraints = [
+            models.UniqueConstraint(fields=["grain", "period", "artist"], name="artiststreams_unique_grain"),
+        ]
+        indexes = [models.Index(fields=["grain", "period", "-streams", "artist"], name="artiststreams_top")]
+
+    def __str__(self) -> str:
+        return f"{self.artist_id} {self.grain} {self.period}: {self.streams}"
+
+
+class AlbumStreams(_StreamCount):
+    """Streams of an album's tracks. Grain: (grain, period, album)."""
+
+    album = models.ForeignKey(Album, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        verbose_name_plural = "album streams"
+        constraints = [
+            models.UniqueConstraint(fields=["grain", "period", "album"], name="albumstreams_unique_grain"),
+        ]
+        indexes = [models.Index(fields=["grain", "period", "-streams", "album"], name="albumstreams_top")]
+
+    def __str__(self) -> str:
+        return f"{self.album_id} {self.grain} {self.period}: {self.streams}"
+
+
+class GenreCountryStreams(_StreamCount):
+    """Track streams per genre and listener country. Grain: (grain, period, country,
+    genre). Serves top genres and genre share by country."""
+
     country = models.CharField(max_length=2)
     genre = models.ForeignKey(Genre, on_delete=models.CASCADE, related_name="+")
-    streams = models.PositiveIntegerField()
 
     class Meta:
         verbose_name_plural = "genre streams by country"
@@ -369,40 +398,72 @@ class GenreCountryStreams(models.Model):
         return f"{self.genre_id} {self.country} {self.grain} {self.period}: {self.streams}"
 
 
-class PodcastCountryStreams(models.Model):
-    """Episode streams per podcast, listener country and device, per local day and month.
+class PodcastRegionStreams(_StreamCount):
+    """Episode streams per podcast, listener region (`billing.regions`) and device.
+    Grain: (grain, period, region, device, podcast)."""
 
-    Grain: (grain, period, country, device, podcast). Podcasts are few, so the device
-    fits here and podcast pages can filter by it; regions are sums of countries.
-    """
-
-    grain = models.CharField(max_length=5, choices=RollupGrain.choices)
-    period = models.DateField()
-    country = models.CharField(max_length=2)
+    region = models.CharField(max_length=16)
     device = models.CharField(max_length=8)
     podcast = models.ForeignKey(Podcast, on_delete=models.CASCADE, related_name="+")
-    streams = models.PositiveIntegerField()
 
     class Meta:
-        verbose_name_plural = "podcast streams by country"
+        verbose_name_plural = "podcast streams by region"
         constraints = [
             models.UniqueConstraint(
-                fields=["grain", "period", "country", "device", "podcast"],
-                name="podcastcountrystreams_unique_grain",
+                fields=["grain", "period", "region", "device", "podcast"],
+                name="podcastregionstreams_unique_grain",
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.podcast_id} {self.country} {self.grain} {self.period}: {self.streams}"
+        return f"{self.podcast_id} {self.region} {self.grain} {self.period}: {self.streams}"
+
+
+class CountryStreams(_StreamCount):
+    """All streams (tracks and episodes) per listener country. Grain: (grain, period,
+    country)."""
+
+    country = models.CharField(max_length=2)
+
+    class Meta:
+        verbose_name_plural = "streams by country"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["grain", "period", "country"], name="countrystreams_unique_grain"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.country} {self.grain} {self.period}: {self.streams}"
+
+
+class CountrySignups(models.Model):
+    """Listeners who signed up, per country. Grain: (grain, period, country); listeners
+    signed up by a day's start are the month rows before its month plus the day rows of
+    its month before it."""
+
+    grain = models.CharField(max_length=5, choices=RollupGrain.choices)
+    period = models.DateField()
+    country = models.CharField(max_length=2)
+    signups = models.PositiveIntegerField()
+
+    class Meta:
+        verbose_name_plural = "sign-ups by country"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["grain", "period", "country"], name="countrysignups_unique_grain"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.country} {self.grain} {self.period}: {self.signups}"
 
 
 class ListenerMonthActivity(models.Model):
     """The local days of a calendar month on which a listener played anything.
 
     Grain: (month, listener); `days` has bit d-1 set when the listener had an event
-    (of any length) on day d of the month. Active listeners over any day range are the
-    distinct listeners of the whole months in it plus those whose bits meet the partial
-    edge months: one row per listener and month instead of one per active day.
+    (of any length) on day d. Serves the partial months at the edges of a range.
     """
 
     month = models.DateField()
@@ -423,14 +484,39 @@ class ListenerMonthActivity(models.Model):
         return f"{self.listener_id} {self.month:%Y-%m}: {self.days:031b}"
 
 
+class ListenerActivity(models.Model):
+    """The calendar months in which a listener played anything, one row per listener and
+    five-year era. Grain: (era, listener); `months` has bit i set when the listener had
+    an event in month i of the era (`rollups.era_bit`). Active listeners over whole
+    months are then one bit test per listener instead of one row per listener-month."""
+
+    era = models.SmallIntegerField()
+    listener = models.ForeignKey(Listener, on_delete=models.CASCADE, related_name="+")
+    country = models.CharField(max_length=2)
+    months = models.BigIntegerField()
+
+    class Meta:
+        verbose_name_plural = "listener activity"
+        constraints = [
+            models.UniqueConstraint(fields=["era", "listener"], name="listeneractivity_unique"),
+            models.CheckConstraint(
+                condition=Q(months__gt=0, months__lt=2**60), name="listeneractivity_months_bits"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.listener_id} era {self.era}: {self.months:060b}"
+
+
 class ContentRollupWatermark(models.Model):
     """How far `catalog.rollups.refresh` got: the last local day it refreshed and the
-    highest event id it had seen, so events loaded later with older dates (a backfill)
-    are noticed by the next incremental run."""
+    highest event and listener ids it had seen, so rows loaded later with older dates
+    (a backfill, an import) are noticed by the next incremental run."""
 
     key = models.CharField(max_length=40, unique=True)
     through = models.DateField()
     max_event_id = models.BigIntegerField(default=0)
+    max_listener_id = models.BigIntegerField(default=0)
     refreshed_at = models.DateTimeField()
 
     def __str__(self) -> str:

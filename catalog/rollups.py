@@ -1,35 +1,49 @@
-"""Content rollups: stream counts per track, genre, podcast and listener country, and
-listener activity per month, refreshed from the raw listening events.
+"""Content rollups: stream counts per track, artist, album, genre, podcast and listener
+country, sign-ups per country, and listener activity, refreshed from the source tables.
 
-Tables (see their docstrings in `catalog.models` for the grains): `TrackStreams`,
-`TrackCountryStreams`, `GenreCountryStreams`, `PodcastCountryStreams` (day and month
-rows) and `ListenerMonthActivity` (a bitmap of active days per listener and month).
-
+The tables and their grains are documented on their models in `catalog.models`.
 `refresh` recomputes whole local days, one transaction per day, then the month rows of
-every month it touched, one transaction per month; a re-run writes the same rows. The
-incremental run starts at the last day it refreshed (that day may have been partial)
-or earlier when events with older dates were loaded since (a backfill), and ends with
-`today`. Deleted events are only forgotten by `--since` over their days or `--full`.
+every month it touched (and the months' bits in `ListenerActivity`), one transaction
+per month; a re-run writes the same rows. The incremental run starts at the last day
+it refreshed (that day may have been partial) or earlier when events or listeners with
+older dates were loaded since (a backfill, an import), and ends with `today`. Deleted
+events and listeners, and edits of the attributes rows are grouped by (a listener's
+country, a track's genre, artist or album), are only picked up by `--since` over the
+days concerned or by `--full`.
+
+Readers get the rows of a day range from `Span`: month rows for the whole months, day
+rows for the partial months at the edges. A tail month that reaches past the last
+refreshed day reads its month row too: no data lies beyond that day, so the month row
+holds exactly the range's days. The default "last twelve months" range thus reads
+twelve month rows and no day rows.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import F, Max, Min, Q, QuerySet
+from django.db.models import F, Max, Min, Model, Q, QuerySet
 from django.utils import timezone
 
-from analytics.kpis._time import day_start, local_date, month_end, month_start, months
+from analytics.kpis._time import day_start, local_date, month_end, month_start, months, months_between
 from analytics.models import STREAM_MIN_MS, ListeningEvent
 from billing.models import Listener
+from billing.regions import region_of
 from catalog.models import (
+    AlbumStreams,
+    ArtistStreams,
     ContentRollupWatermark,
+    CountrySignups,
+    CountryStreams,
     Episode,
     GenreCountryStreams,
+    ListenerActivity,
     ListenerMonthActivity,
-    PodcastCountryStreams,
+    PodcastRegionStreams,
     RollupGrain,
     Track,
     TrackCountryStreams,
@@ -38,73 +52,130 @@ from catalog.models import (
 
 Progress = Callable[[str, int, int], None]
 WATERMARK_KEY = "content"
-_ALL_DAY_BITS = 2**31 - 1
+ERA_MONTHS = 60
+_ERA_EPOCH = date(2000, 1, 1)
+_ONE_DAY = timedelta(days=1)
+DAY, MONTH = RollupGrain.DAY.value, RollupGrain.MONTH.value
 
-# Each count table: its dimension columns and how one day's events produce them. The
-# SQL is written out because Django has no INSERT ... SELECT, and moving millions of
-# aggregated rows through Python would make a full refresh many times slower.
+# (result key, model, dimension columns, counted column) of every two-grain table, in
+# the order a day fills them: later tables are sums of earlier ones where they can be.
+_COUNT_TABLES: list[tuple[str, type[Model], list[str], str]] = [
+    ("track_country_streams", TrackCountryStreams, ["country", "track_id"], "streams"),
+    ("track_streams", TrackStreams, ["track_id"], "streams"),
+    ("artist_streams", ArtistStreams, ["artist_id"], "streams"),
+    ("album_streams", AlbumStreams, ["album_id"], "streams"),
+    ("genre_country_streams", GenreCountryStreams, ["country", "genre_id"], "streams"),
+    ("podcast_region_streams", PodcastRegionStreams, ["region", "device", "podcast_id"], "streams"),
+    ("country_streams", CountryStreams, ["country"], "streams"),
+    ("country_signups", CountrySignups, ["country"], "signups"),
+]
+TABLES = (*(name for name, *_ in _COUNT_TABLES), "listener_month_activity", "listener_activity")
+
+# The SQL is written out because Django has no INSERT ... SELECT, and moving millions
+# of aggregated rows through Python would make a full refresh many times slower.
 _EVENT = ListeningEvent._meta.db_table
 _LISTENER = Listener._meta.db_table
 _TRACK = Track._meta.db_table
 _EPISODE = Episode._meta.db_table
-_COUNT_TABLES: dict[str, tuple[type, list[str], list[str], str]] = {
-    # name: (model, dimension columns, their expressions over the event, joins)
-    "track_streams": (TrackStreams, ["track_id"], ["e.track_id"], ""),
-    "track_country_streams": (
-        TrackCountryStreams,
-        ["country", "track_id"],
-        ["l.country", "e.track_id"],
-        f"JOIN {_LISTENER} l ON l.id = e.listener_id",
-    ),
-    "genre_country_streams": (
-        GenreCountryStreams,
-        ["country", "genre_id"],
-        ["l.country", "t.genre_id"],
-        f"JOIN {_LISTENER} l ON l.id = e.listener_id JOIN {_TRACK} t ON t.id = e.track_id",
-    ),
-    "podcast_country_streams": (
-        PodcastCountryStreams,
-        ["country", "device", "podcast_id"],
-        ["l.country", "e.device", "p.podcast_id"],
-        f"JOIN {_LISTENER} l ON l.id = e.listener_id JOIN {_EPISODE} p ON p.id = e.episode_id",
-    ),
-}
-_ACTIVITY = "listener_month_activity"
-TABLES = (*_COUNT_TABLES, _ACTIVITY)
+_TCS = TrackCountryStreams._meta.db_table
+_TS = TrackStreams._meta.db_table
+_LMA = ListenerMonthActivity._meta.db_table
+_LA = ListenerActivity._meta.db_table
 
 
-def period_q(start: date, end: date) -> Q:
-    """Rows of a two-grain count table that add up to the local day range `[start, end)`:
-    month rows for the whole months inside it, day rows for the partial months at its
-    edges. Summing the matched rows counts every day of the range exactly once."""
-    first_whole = start if start.day == 1 else month_end(start)
-    last_whole_end = month_start(end)
-    if first_whole >= last_whole_end:
-        return Q(grain=RollupGrain.DAY, period__gte=start, period__lt=end)
-    edges = Q(grain=RollupGrain.DAY) & (
-        Q(period__gte=start, period__lt=first_whole) | Q(period__gte=last_whole_end, period__lt=end)
-    )
-    whole = Q(grain=RollupGrain.MONTH, period__gte=first_whole, period__lt=last_whole_end)
-    return whole | edges
+def era_bit(month: date) -> tuple[int, int]:
+    """(era, bit) of a calendar month in `ListenerActivity`: eras are 60-month blocks
+    counted from January 2000."""
+    return divmod(months_between(_ERA_EPOCH, month), ERA_MONTHS)
 
 
-def active_in(start: date, end: date) -> QuerySet[ListenerMonthActivity]:
-    """`ListenerMonthActivity` rows of listeners active on some day of `[start, end)`:
-    any row of a whole month inside the range, and rows of the partial months at its
-    edges whose day bits meet the range's days. Count distinct listeners over them."""
-    rows = ListenerMonthActivity.objects.all()
-    condition, whole = Q(), []
-    for index, month in enumerate(months(start, end)):
+def covered_through() -> date | None:
+    """The last local day the content rollups were refreshed for (None before the first
+    refresh)."""
+    return ContentRollupWatermark.objects.filter(key=WATERMARK_KEY).values_list("through", flat=True).first()
+
+
+@dataclass(frozen=True)
+class Span:
+    """The rows of a two-grain table that add up to a local day range: month rows for
+    `months`, day rows for the half-open day ranges in `days`."""
+
+    months: tuple[date, ...]
+    days: tuple[tuple[date, date], ...]
+
+    def q(self) -> Q:
+        condition = Q(grain=MONTH, period__in=self.months) if self.months else Q()
+        for lo, hi in self.days:
+            condition |= Q(grain=DAY, period__gte=lo, period__lt=hi)
+        return condition
+
+    @property
+    def cells(self) -> int:
+        """How many (grain, period) rows one item can have in the span."""
+        return len(self.months) + sum((hi - lo).days for lo, hi in self.days)
+
+    @property
+    def sample(self) -> Q:
+        """One (grain, period) cell of the span: its first whole month, else its first day."""
+        if self.months:
+            return Q(grain=MONTH, period=self.months[0])
+        return Q(grain=DAY, period=self.days[0][0])
+
+    def month_parts(self) -> list[tuple[date, Q, bool]]:
+        """(month, rows of the span in that month, whether that is the month's one month
+        row) for every month the span touches, in order."""
+        parts = [(month, Q(grain=MONTH, period=month), True) for month in self.months]
+        parts += [
+            (month_start(lo), Q(grain=DAY, period__gte=lo, period__lt=hi), False) for lo, hi in self.days
+        ]
+        return sorted(parts, key=lambda part: part[0])
+
+
+def span(start: date, end: date, *, through: date | None) -> Span:
+    """How the rollups cover `[start, end)` when they were refreshed through `through`."""
+    whole, partial = [], []
+    for month in months(start, end):
         lo, hi = max(start, month), min(end, month_end(month))
-        if lo == month and hi == month_end(month):
+        # Past the last refreshed day there is no data, so the month row is the range.
+        reaches_past_data = through is not None and hi > through
+        if lo == month and (hi == month_end(month) or reaches_past_data):
             whole.append(month)
-            continue
-        mask = sum(1 << (day - 1) for day in range(lo.day, lo.day + (hi - lo).days))
-        rows = rows.alias(**{f"edge_{index}": F("days").bitand(mask)})
-        condition |= Q(month=month, **{f"edge_{index}__gt": 0})
-    if whole:
-        condition |= Q(month__in=whole)
-    return rows.filter(condition)
+        else:
+            partial.append((lo, hi))
+    return Span(months=tuple(whole), days=tuple(partial))
+
+
+def active_listeners(covered: Span) -> tuple[QuerySet[ListenerActivity], bool]:
+    """`ListenerActivity` rows of the listeners with an event in the span, and whether a
+    listener may appear in more than one of them (the span crosses an era): count
+    `listener` distinct then."""
+    rows = ListenerActivity.objects.all()
+    masks: dict[int, int] = defaultdict(int)
+    for month in covered.months:
+        era, bit = era_bit(month)
+        masks[era] |= 1 << bit
+    condition = Q()
+    for era, mask in sorted(masks.items()):
+        rows = rows.alias(**{f"era_{era}": F("months").bitand(mask)})
+        condition |= Q(era=era, **{f"era_{era}__gt": 0})
+    eras = set(masks)
+    if covered.days:
+        edges = ListenerMonthActivity.objects.all()
+        edge_condition = Q()
+        for index, (lo, hi) in enumerate(covered.days):
+            mask = sum(1 << (day - 1) for day in range(lo.day, lo.day + (hi - lo).days))
+            edges = edges.alias(**{f"edge_{index}": F("days").bitand(mask)})
+            edge_condition |= Q(month=month_start(lo), **{f"edge_{index}__gt": 0})
+        edge_eras = {era_bit(month_start(lo))[0] for lo, _ in covered.days}
+        eras |= edge_eras
+        condition |= Q(era__in=edge_eras, listener__in=edges.filter(edge_condition).values("listener"))
+    return rows.filter(condition), len(eras) > 1
+
+
+def signups_before(day: date) -> Q:
+    """`CountrySignups` rows of the listeners signed up before local day `day` starts."""
+    first = month_start(day)
+    return Q(grain=MONTH, period__lt=first) | Q(grain=DAY, period__gte=first, period__lt=day)
 
 
 def refresh(
@@ -112,82 +183,88 @@ def refresh(
 ) -> dict[str, int]:
     """Refresh the content rollups through local day `today`; returns rows written per table."""
     written = dict.fromkeys(TABLES, 0)
-    bounds = ListeningEvent.objects.aggregate(first=Min("played_at"), last_id=Max("id"))
-    max_event_id = bounds["last_id"] or 0
-    first_event_day = local_date(bounds["first"]) if bounds["first"] else None
+    events = ListeningEvent.objects.aggregate(first=Min("played_at"), last_id=Max("id"))
+    listeners = Listener.objects.aggregate(first=Min("signed_up_at"), last_id=Max("id"))
+    seen = {"max_event_id": events["last_id"] or 0, "max_listener_id": listeners["last_id"] or 0}
+    firsts = [local_date(moment) for moment in (events["first"], listeners["first"]) if moment]
+    first_day = min(firsts) if firsts else None
     watermark = ContentRollupWatermark.objects.filter(key=WATERMARK_KEY).first()
 
-    if full:
-        _delete_outside(first_event_day, today)
-        start = first_event_day
+    # A `today` before the last refresh would leave rows past it: rebuild instead.
+    if full or watermark is None or today < watermark.through:
+        _delete_for_rebuild(first_day, today)
+        start = first_day
     else:
-        start = _incremental_start(watermark, first_event_day)
-        if since is not None:
-            # Never leave a gap behind the watermark: --since widens, it does not skip.
-            start = since if start is None else min(since, start)
-        if start is not None and first_event_day is not None:
-            start = max(start, first_event_day)
+        start = _incremental_start(watermark, since)
+        if first_day is not None:
+            start = max(start, first_day)
 
     if start is None or start > today:
-        _save_watermark(through=today, max_event_id=max_event_id)
+        with transaction.atomic():
+            _save_watermark(through=today, **seen)
         return written
 
-    total = (today - start).days + 1
-    done = 0
-    for month in months(start, today + timedelta(days=1)):
-        day = max(start, month)
-        last = min(today, month_end(month) - timedelta(days=1))
+    total, done = (today - start).days + 1, 0
+    for month in months(start, today + _ONE_DAY):
+        day, last = max(start, month), min(today, month_end(month) - _ONE_DAY)
         while day <= last:
-            with transaction.atomic():
-                for table, count in _refresh_day(day).items():
+            with transaction.atomic(), connection.cursor() as cursor:
+                for table, count in _refresh_day(cursor, day).items():
                     written[table] += count
             done += 1
             if progress is not None:
                 progress("content rollups", done, total)
-            day += timedelta(days=1)
-        with transaction.atomic():
-            for table, count in _refresh_month(month).items():
+            day += _ONE_DAY
+        with transaction.atomic(), connection.cursor() as cursor:
+            for table, count in _refresh_month(cursor, month).items():
                 written[table] += count
-            _save_watermark(through=last, max_event_id=max_event_id)
+            _save_watermark(through=last, **seen)
     return written
 
 
-def _incremental_start(watermark: ContentRollupWatermark | None, first_event_day: date | None) -> date | None:
-    if watermark is None:
-        return first_event_day
-    start = watermark.through
+def _incremental_start(watermark: ContentRollupWatermark, since: date | None) -> date:
+    starts = [watermark.through]
+    if since is not None:
+        # --since widens the run; it never skips days behind the watermark.
+        starts.append(since)
     backfilled = ListeningEvent.objects.filter(id__gt=watermark.max_event_id).aggregate(
         first=Min("played_at")
     )["first"]
-    if backfilled is not None:
-        start = min(start, local_date(backfilled))
-    return start
+    joined = Listener.objects.filter(id__gt=watermark.max_listener_id).aggregate(first=Min("signed_up_at"))[
+        "first"
+    ]
+    starts += [local_date(moment) for moment in (backfilled, joined) if moment is not None]
+    return min(starts)
 
 
-def _save_watermark(*, through: date, max_event_id: int) -> None:
+def _save_watermark(*, through: date, max_event_id: int, max_listener_id: int) -> None:
     ContentRollupWatermark.objects.update_or_create(
         key=WATERMARK_KEY,
-        defaults={"through": through, "max_event_id": max_event_id, "refreshed_at": timezone.now()},
+        defaults={
+            "through": through,
+            "max_event_id": max_event_id,
+            "max_listener_id": max_listener_id,
+            "refreshed_at": timezone.now(),
+        },
     )
 
 
-def _delete_outside(first_day: date | None, today: date) -> None:
-    """A full refresh recomputes `[first_day, today]`; rows outside it are stale."""
+def _delete_for_rebuild(first_day: date | None, today: date) -> None:
+    """Before a full refresh of `[first_day, today]`: drop the count rows outside it (the
+    rows inside are replaced day by day, so pages keep their data meanwhile) and the
+    activity bitmaps, which are rebuilt from nothing."""
     with transaction.atomic():
-        for model, *_ in _COUNT_TABLES.values():
+        for _, model, *_ in _COUNT_TABLES:
             rows = model.objects.all()
             if first_day is not None:
                 rows = rows.filter(
-                    Q(grain=RollupGrain.DAY, period__lt=first_day)
-                    | Q(grain=RollupGrain.MONTH, period__lt=month_start(first_day))
+                    Q(grain=DAY, period__lt=first_day)
+                    | Q(grain=MONTH, period__lt=month_start(first_day))
                     | Q(period__gt=today)
                 )
             rows.delete()
-        activity = ListenerMonthActivity.objects.all()
-        if first_day is not None:
-            # The first month is rebuilt bit by bit from `first_day`: clear all of it.
-            activity = activity.filter(Q(month__lte=month_start(first_day)) | Q(month__gt=today))
-        activity.delete()
+        ListenerMonthActivity.objects.all().delete()
+        ListenerActivity.objects.all().delete()
 
 
 def _date(value: date) -> object:
@@ -198,75 +275,157 @@ def _instant(value: datetime) -> object:
     return connection.ops.adapt_datetimefield_value(value)
 
 
-def _refresh_day(day: date) -> dict[str, int]:
+def _refresh_day(cursor, day: date) -> dict[str, int]:
     """Recompute the day rows of local day `day` and its bit in the activity bitmaps."""
-    lo, hi = _instant(day_start(day)), _instant(day_start(day + timedelta(days=1)))
+    d = _date(day)
+    lo, hi = _instant(day_start(day)), _instant(day_start(day + _ONE_DAY))
     written: dict[str, int] = {}
-    with connection.cursor() as cursor:
-        for table, (model, columns, expressions, joins) in _COUNT_TABLES.items():
-            db_table = model._meta.db_table
-            cursor.execute(
-                f"DELETE FROM {db_table} WHERE grain = %s AND period = %s", [RollupGrain.DAY, _date(day)]
-            )
-            content = "e.episode_id" if table == "podcast_country_streams" else "e.track_id"
-            cursor.execute(
-                f"INSERT INTO {db_table} (grain, period, {', '.join(columns)}, streams) "
-                f"SELECT %s, %s, {', '.join(expressions)}, COUNT(*) FROM {_EVENT} e {joins} "
-                f"WHERE e.played_at >= %s AND e.played_at < %s AND e.ms_played >= %s "
-                f"AND {content} IS NOT NULL "
-                f"GROUP BY {', '.join(expressions)}",
-                [RollupGrain.DAY, _date(day), lo, hi, STREAM_MIN_MS],
-            )
-            written[table] = max(cursor.rowcount, 0)
-        written[_ACTIVITY] = _refresh_activity_bit(cursor, day, lo, hi)
+    for _, model, *_ in _COUNT_TABLES:
+        cursor.execute(f"DELETE FROM {model._meta.db_table} WHERE grain = %s AND period = %s", [DAY, d])
+
+    def insert(table: str, sql: str, params: list) -> None:
+        cursor.execute(sql, [DAY, d, *params])
+        written[table] = max(cursor.rowcount, 0)
+
+    # One pass over the day's track streams; the other track tables are sums of it.
+    insert(
+        "track_country_streams",
+        f"INSERT INTO {_TCS} (grain, period, country, track_id, streams) "
+        f"SELECT %s, %s, l.country, e.track_id, COUNT(*) FROM {_EVENT} e "
+        f"JOIN {_LISTENER} l ON l.id = e.listener_id "
+        f"WHERE e.played_at >= %s AND e.played_at < %s AND e.ms_played >= %s AND e.track_id IS NOT NULL "
+        f"GROUP BY l.country, e.track_id",
+        [lo, hi, STREAM_MIN_MS],
+    )
+    insert(
+        "track_streams",
+        f"INSERT INTO {_TS} (grain, period, track_id, streams) "
+        f"SELECT %s, %s, track_id, SUM(streams) FROM {_TCS} WHERE grain = %s AND period = %s "
+        f"GROUP BY track_id",
+        [DAY, d],
+    )
+    for table, model, column, track_column in (
+        ("artist_streams", ArtistStreams, "artist_id", "primary_artist_id"),
+        ("album_streams", AlbumStreams, "album_id", "album_id"),
+    ):
+        insert(
+            table,
+            f"INSERT INTO {model._meta.db_table} (grain, period, {column}, streams) "
+            f"SELECT %s, %s, t.{track_column}, SUM(s.streams) FROM {_TS} s "
+            f"JOIN {_TRACK} t ON t.id = s.track_id "
+            f"WHERE s.grain = %s AND s.period = %s GROUP BY t.{track_column}",
+            [DAY, d],
+        )
+    insert(
+        "genre_country_streams",
+        f"INSERT INTO {GenreCountryStreams._meta.db_table} (grain, period, country, genre_id, streams) "
+        f"SELECT %s, %s, s.country, t.genre_id, SUM(s.streams) FROM {_TCS} s "
+        f"JOIN {_TRACK} t ON t.id = s.track_id WHERE s.grain = %s AND s.period = %s "
+        f"GROUP BY s.country, t.genre_id",
+        [DAY, d],
+    )
+    written.update(_refresh_day_in_python(cursor, day, d, lo, hi))
+    insert(
+        "country_signups",
+        f"INSERT INTO {CountrySignups._meta.db_table} (grain, period, country, signups) "
+        f"SELECT %s, %s, country, COUNT(*) FROM {_LISTENER} "
+        f"WHERE signed_up_at >= %s AND signed_up_at < %s GROUP BY country",
+        [lo, hi],
+    )
+    written["listener_month_activity"] = _refresh_activity_bit(cursor, day, lo, hi)
     return written
 
 
+def _refresh_day_in_python(cursor, day: date, d: object, lo: object, hi: object) -> dict[str, int]:
+    """Podcast streams by region and all streams by country: both need the episode
+    streams per listener country, and regions come from a Python table."""
+    cursor.execute(
+        f"SELECT l.country, e.device, p.podcast_id, COUNT(*) FROM {_EVENT} e "
+        f"JOIN {_LISTENER} l ON l.id = e.listener_id JOIN {_EPISODE} p ON p.id = e.episode_id "
+        f"WHERE e.played_at >= %s AND e.played_at < %s AND e.ms_played >= %s AND e.episode_id IS NOT NULL "
+        f"GROUP BY l.country, e.device, p.podcast_id",
+        [lo, hi, STREAM_MIN_MS],
+    )
+    podcasts: dict[tuple[str, str, int], int] = defaultdict(int)
+    countries: dict[str, int] = defaultdict(int)
+    for country, device, podcast, streams in cursor.fetchall():
+        podcasts[(region_of(country) or "", device, podcast)] += streams
+        countries[country] += streams
+    cursor.execute(
+        f"SELECT country, SUM(streams) FROM {_TCS} WHERE grain = %s AND period = %s GROUP BY country",
+        [DAY, d],
+    )
+    for country, streams in cursor.fetchall():
+        countries[country] += int(streams)
+    if podcasts:
+        cursor.executemany(
+            f"INSERT INTO {PodcastRegionStreams._meta.db_table} "
+            f"(grain, period, region, device, podcast_id, streams) VALUES (%s, %s, %s, %s, %s, %s)",
+            [[DAY, d, *key, streams] for key, streams in sorted(podcasts.items())],
+        )
+    if countries:
+        cursor.executemany(
+            f"INSERT INTO {CountryStreams._meta.db_table} (grain, period, country, streams) "
+            f"VALUES (%s, %s, %s, %s)",
+            [[DAY, d, country, streams] for country, streams in sorted(countries.items())],
+        )
+    return {"podcast_region_streams": len(podcasts), "country_streams": len(countries)}
+
+
 def _refresh_activity_bit(cursor, day: date, lo: object, hi: object) -> int:
-    table = ListenerMonthActivity._meta.db_table
     month, bit = _date(month_start(day)), 1 << (day.day - 1)
     # Clear the day's bit first (dropping rows left with no day) so a re-run after
     # events were deleted forgets them; the check constraint forbids empty bitmaps.
-    cursor.execute(f"DELETE FROM {table} WHERE month = %s AND days = %s", [month, bit])
+    cursor.execute(f"DELETE FROM {_LMA} WHERE month = %s AND days = %s", [month, bit])
     cursor.execute(
-        f"UPDATE {table} SET days = days & %s WHERE month = %s AND (days & %s) <> 0",
-        [_ALL_DAY_BITS ^ bit, month, bit],
+        f"UPDATE {_LMA} SET days = days - %s WHERE month = %s AND (days & %s) <> 0", [bit, month, bit]
     )
     cursor.execute(
-        f"INSERT INTO {table} (month, listener_id, country, days) "
+        f"INSERT INTO {_LMA} (month, listener_id, country, days) "
         f"SELECT %s, e.listener_id, l.country, %s FROM {_EVENT} e "
         f"JOIN {_LISTENER} l ON l.id = e.listener_id "
         f"WHERE e.played_at >= %s AND e.played_at < %s "
         f"GROUP BY e.listener_id, l.country "
         f"ON CONFLICT (month, listener_id) DO UPDATE "
-        f"SET days = {table}.days | excluded.days, country = excluded.country",
+        f"SET days = {_LMA}.days | excluded.days, country = excluded.country",
         [month, bit, lo, hi],
     )
     return max(cursor.rowcount, 0)
 
 
-def _refresh_month(month: date) -> dict[str, int]:
-    """Recompute the month rows of `month` as the sums of its day rows."""
+def _refresh_month(cursor, month: date) -> dict[str, int]:
+    """Recompute the month rows of `month` as the sums of its day rows, and the month's
+    bit in `ListenerActivity` from `ListenerMonthActivity`."""
+    m, following = _date(month), _date(month_end(month))
     written: dict[str, int] = {}
-    with connection.cursor() as cursor:
-        for table, (model, columns, _, _) in _COUNT_TABLES.items():
-            db_table = model._meta.db_table
-            cursor.execute(
-                f"DELETE FROM {db_table} WHERE grain = %s AND period = %s",
-                [RollupGrain.MONTH, _date(month)],
-            )
-            cursor.execute(
-                f"INSERT INTO {db_table} (grain, period, {', '.join(columns)}, streams) "
-                f"SELECT %s, %s, {', '.join(columns)}, SUM(streams) FROM {db_table} "
-                f"WHERE grain = %s AND period >= %s AND period < %s "
-                f"GROUP BY {', '.join(columns)}",
-                [
-                    RollupGrain.MONTH,
-                    _date(month),
-                    RollupGrain.DAY,
-                    _date(month),
-                    _date(month_end(month)),
-                ],
-            )
-            written[table] = max(cursor.rowcount, 0)
+    for table, model, columns, value in _COUNT_TABLES:
+        db_table, dims = model._meta.db_table, ", ".join(columns)
+        cursor.execute(f"DELETE FROM {db_table} WHERE grain = %s AND period = %s", [MONTH, m])
+        cursor.execute(
+            f"INSERT INTO {db_table} (grain, period, {dims}, {value}) "
+            f"SELECT %s, %s, {dims}, SUM({value}) FROM {db_table} "
+            f"WHERE grain = %s AND period >= %s AND period < %s GROUP BY {dims}",
+            [MONTH, m, DAY, m, following],
+        )
+        written[table] = max(cursor.rowcount, 0)
+
+    era, bit = era_bit(month)
+    flag = 1 << bit
+    inactive = f"NOT EXISTS (SELECT 1 FROM {_LMA} a WHERE a.month = %s AND a.listener_id = {_LA}.listener_id)"
+    # Unset the month for listeners no longer active in it (deleting rows that would be
+    # left empty), then set it for those who are; unchanged rows are not rewritten.
+    cursor.execute(f"DELETE FROM {_LA} WHERE era = %s AND months = %s AND {inactive}", [era, flag, m])
+    cursor.execute(
+        f"UPDATE {_LA} SET months = months - %s WHERE era = %s AND (months & %s) <> 0 AND {inactive}",
+        [flag, era, flag, m],
+    )
+    cursor.execute(
+        f"INSERT INTO {_LA} (era, listener_id, country, months) "
+        f"SELECT %s, listener_id, country, %s FROM {_LMA} WHERE month = %s "
+        f"ON CONFLICT (era, listener_id) DO UPDATE "
+        f"SET months = {_LA}.months | excluded.months, country = excluded.country "
+        f"WHERE ({_LA}.months & excluded.months) = 0 OR {_LA}.country <> excluded.country",
+        [era, flag, m],
+    )
+    written["listener_activity"] = max(cursor.rowcount, 0)
     return written

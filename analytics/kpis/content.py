@@ -2,9 +2,15 @@
 podcast streams per region.
 
 A stream is an event with `ms_played >= 30 000`. Every KPI reads the content rollups
-(`catalog.rollups`: month rows for the whole months of the range, day rows for its
-partial edge months) and has a raw-events reference registered with `reference(slug)`
+(`catalog.rollups`) and has a raw-events reference registered with `reference(slug)`
 that computes the same result from `ListeningEvent`; tests compare both.
+
+How the rankings stay fast over long ranges: a top-N over many periods would sum a
+row per item and period (a year of month rows is most of the catalogue twelve times).
+Instead `_pruned_top` (1) sums, over the whole range, the items leading one period of
+it: the N-th largest of those sums is a floor F that the true N-th item reaches; (2) an
+item reaching F over c (period, country) cells has a cell of at least F / c, so only
+items with such a cell are summed. The result is exact; ties are broken by id.
 
 Readings where the specification is silent:
 - Rankings break ties by id (track, artist, album, genre, podcast), so ranks are 1..n.
@@ -17,33 +23,40 @@ Readings where the specification is silent:
   refresh; the `genre` filter of track rankings uses the track's genre now.
 - `popular-over-time` ranks each calendar month overlapping the range on the days of
   that month inside the range, so a partial month at an edge is ranked on its part.
-- Podcast streams per region: the regions of `billing.regions`, in their fixed order.
+- Podcast streams per region: the regions of `billing.regions`, in their fixed order;
+  filters are the region and the device (the rollup keeps regions, not countries).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import date, datetime
 
+from django.db import connection
 from django.db.models import Count, F, QuerySet, Sum, Window
 from django.db.models.functions import RowNumber, TruncMonth
 
+# A module import, not `from catalog.rollups import ...`: `catalog.rollups` imports
+# `analytics.kpis._time`, which runs this package's __init__ and so this module while
+# `catalog.rollups` is still half-initialized.
+import catalog.rollups as rollups
 from analytics.kpis import _time
 from analytics.kpis.registry import Column, KpiResult, kpi, reference
 from analytics.models import STREAM_MIN_MS, ListeningEvent
 from billing.regions import Region, countries_in, region_of
 from catalog.models import (
     Album,
+    AlbumStreams,
     Artist,
+    ArtistStreams,
     GenreCountryStreams,
     Podcast,
-    PodcastCountryStreams,
+    PodcastRegionStreams,
     Track,
     TrackCountryStreams,
     TrackStreams,
 )
-from catalog.rollups import period_q
 
 TOP_N = 50
 TOP_PER_MONTH = 10
@@ -59,22 +72,32 @@ def listener_countries(country: str | None = None, region: str | None = None) ->
     return countries
 
 
+def covering(start: date, end: date) -> rollups.Span:
+    """The rollup rows that make up `[start, end)` (reads the refresh watermark)."""
+    _time.check_range(start, end)
+    return rollups.span(start, end, through=rollups.covered_through())
+
+
 # Where the per-track figures come from: the rollups, or the raw events.
 
 
-def _rollup_tracks(start: date, end: date, countries: frozenset[str] | None, genre: int | None) -> QuerySet:
-    """Rollup rows of `[start, end)` with a `track` and a `streams` column."""
+def _rollup_tracks(
+    covered: rollups.Span, countries: frozenset[str] | None, genre: int | None
+) -> tuple[QuerySet, int]:
+    """Rollup rows of the span with a `track` and a `streams` column, and how many rows
+    one track can have among them (periods x countries)."""
     if countries is None:
-        rows = TrackStreams.objects.filter(period_q(start, end))
+        rows, cells = TrackStreams.objects.filter(covered.q()), covered.cells
     else:
-        rows = TrackCountryStreams.objects.filter(period_q(start, end), country__in=countries)
+        rows = TrackCountryStreams.objects.filter(covered.q(), country__in=countries)
+        cells = covered.cells * len(countries)
     if genre:
         rows = rows.filter(track__genre_id=genre)
-    return rows
+    return rows, cells
 
 
 def stream_events(start: date, end: date, countries: frozenset[str] | None) -> QuerySet:
-    """Stream events of `[start, end)` by listeners of `countries`."""
+    """Stream events of `[start, end)` by listeners of `countries` (None: all)."""
     lo, hi = _time.day_bounds(start, end)
     rows = ListeningEvent.objects.filter(played_at__gte=lo, played_at__lt=hi, ms_played__gte=STREAM_MIN_MS)
     if countries is not None:
@@ -95,6 +118,36 @@ def _top(rows: QuerySet, key: str, total: Sum | Count, limit: int | None) -> lis
     if limit is not None:
         ranked = ranked[:limit]
     return [(row[key], row["streams"]) for row in ranked]
+
+
+def _pruned_top(
+    rows: QuerySet, key: str, *, covered: rollups.Span, cells: int, one_row_per_cell: bool, limit: int = TOP_N
+) -> list[tuple[int, int]]:
+    """`_top` of rollup rows in two queries that read few rows (see the module docstring).
+
+    `cells` bounds how many rows one item has in `rows`; `one_row_per_cell` says an
+    item has at most one row per (grain, period), so a period's leaders are read off
+    the (grain, period, streams) index without summing.
+    """
+    sample = rows.filter(covered.sample)
+    if one_row_per_cell:
+        leaders = sample.order_by("-streams", key).values(key)[:limit]
+    else:
+        leaders = (
+            sample.values(key).annotate(total=Sum("streams")).order_by("-total", key).values(key)[:limit]
+        )
+    sums = list(
+        rows.filter(**{f"{key}__in": leaders})
+        .values(key)
+        .annotate(total=Sum("streams"))
+        .values_list("total", flat=True)
+        .order_by()
+    )
+    if len(sums) == limit:
+        floor = min(sums)
+        threshold = -(-floor // cells)  # ceil(floor / cells)
+        rows = rows.filter(**{f"{key}__in": rows.filter(streams__gte=threshold).values(key)})
+    return _top(rows, key, Sum("streams"), limit)
 
 
 _SUM = Sum("streams")
@@ -131,9 +184,12 @@ def _track_rows(ranked: list[tuple[int, int]]) -> list[dict]:
     ]
 
 
-def _top_tracks(rows: Callable[..., QuerySet], total: Sum | Count, **query) -> KpiResult:
-    ranked = _top(rows(**query), "track_id", total, TOP_N)
-    return KpiResult(columns=_TRACK_COLUMNS, rows=_track_rows(ranked))
+def _rollup_top_tracks(
+    start: date, end: date, countries: frozenset[str] | None, genre: int | None
+) -> list[tuple[int, int]]:
+    covered = covering(start, end)
+    rows, cells = _rollup_tracks(covered, countries, genre)
+    return _pruned_top(rows, "track_id", covered=covered, cells=cells, one_row_per_cell=countries is None)
 
 
 @kpi(
@@ -160,10 +216,8 @@ def top_tracks(
 
     Rows carry `track_id` and `artist_id` (the primary artist) for drill-down links.
     """
-    _time.check_range(start, end)
-    return _top_tracks(
-        _rollup_tracks, _SUM, start=start, end=end, countries=listener_countries(country, region), genre=genre
-    )
+    ranked = _rollup_top_tracks(start, end, listener_countries(country, region), genre)
+    return KpiResult(columns=_TRACK_COLUMNS, rows=_track_rows(ranked))
 
 
 @reference("top-tracks")
@@ -178,13 +232,31 @@ def top_tracks_raw(
 ) -> KpiResult:
     """Top tracks from the raw events."""
     _time.check_range(start, end)
-    return _top_tracks(
-        _raw_tracks, _COUNT, start=start, end=end, countries=listener_countries(country, region), genre=genre
-    )
+    rows = _raw_tracks(start, end, listener_countries(country, region), genre)
+    return KpiResult(columns=_TRACK_COLUMNS, rows=_track_rows(_top(rows, "track_id", _COUNT, TOP_N)))
 
 
-def _top_artists(rows: QuerySet, total: Sum | Count) -> KpiResult:
-    ranked = _top(rows, "track__primary_artist_id", total, TOP_N)
+def _rollup_top_of(
+    model: type[ArtistStreams | AlbumStreams],
+    key: str,
+    track_key: str,
+    *,
+    start: date,
+    end: date,
+    countries: frozenset[str] | None,
+    genre: int | None,
+) -> list[tuple[int, int]]:
+    """Top artists or albums: from their own rollup without filters; with a filter,
+    summed from the track rollups (their rows carry the country and the genre)."""
+    covered = covering(start, end)
+    if countries is None and not genre:
+        rows = model.objects.filter(covered.q())
+        return _pruned_top(rows, key, covered=covered, cells=covered.cells, one_row_per_cell=True)
+    rows, _ = _rollup_tracks(covered, countries, genre)
+    return _top(rows, track_key, _SUM, TOP_N)
+
+
+def _artists_result(ranked: list[tuple[int, int]]) -> KpiResult:
     names = dict(Artist.objects.filter(id__in=[a for a, _ in ranked]).values_list("id", "name"))
     return KpiResult(
         columns=[Column("rank", "Rank"), Column("artist", "Artist", "text"), Column("streams", "Streams")],
@@ -217,8 +289,18 @@ def top_artists(
     """The 50 artists with the most streams in the period, counting the streams of the
     tracks they are the primary artist of (featured appearances do not count), ties by
     artist id."""
-    _time.check_range(start, end)
-    return _top_artists(_rollup_tracks(start, end, listener_countries(country, region), genre), _SUM)
+    countries = listener_countries(country, region)
+    return _artists_result(
+        _rollup_top_of(
+            ArtistStreams,
+            "artist_id",
+            "track__primary_artist_id",
+            start=start,
+            end=end,
+            countries=countries,
+            genre=genre,
+        )
+    )
 
 
 @reference("top-artists")
@@ -233,11 +315,11 @@ def top_artists_raw(
 ) -> KpiResult:
     """Top artists from the raw events."""
     _time.check_range(start, end)
-    return _top_artists(_raw_tracks(start, end, listener_countries(country, region), genre), _COUNT)
+    rows = _raw_tracks(start, end, listener_countries(country, region), genre)
+    return _artists_result(_top(rows, "track__primary_artist_id", _COUNT, TOP_N))
 
 
-def _top_albums(rows: QuerySet, total: Sum | Count) -> KpiResult:
-    ranked = _top(rows, "track__album_id", total, TOP_N)
+def _albums_result(ranked: list[tuple[int, int]]) -> KpiResult:
     albums = {
         row["id"]: row
         for row in Album.objects.filter(id__in=[a for a, _ in ranked]).values(
@@ -285,8 +367,18 @@ def top_albums(
     genre: int | None = None,
 ) -> KpiResult:
     """The 50 albums with the most streams of their tracks in the period, ties by album id."""
-    _time.check_range(start, end)
-    return _top_albums(_rollup_tracks(start, end, listener_countries(country, region), genre), _SUM)
+    countries = listener_countries(country, region)
+    return _albums_result(
+        _rollup_top_of(
+            AlbumStreams,
+            "album_id",
+            "track__album_id",
+            start=start,
+            end=end,
+            countries=countries,
+            genre=genre,
+        )
+    )
 
 
 @reference("top-albums")
@@ -301,7 +393,8 @@ def top_albums_raw(
 ) -> KpiResult:
     """Top albums from the raw events."""
     _time.check_range(start, end)
-    return _top_albums(_raw_tracks(start, end, listener_countries(country, region), genre), _COUNT)
+    rows = _raw_tracks(start, end, listener_countries(country, region), genre)
+    return _albums_result(_top(rows, "track__album_id", _COUNT, TOP_N))
 
 
 # Top genres.
@@ -331,8 +424,7 @@ def top_genres(
     *, start: date, end: date, today: date, country: str | None = None, region: str | None = None
 ) -> KpiResult:
     """Every genre with streams in the period, by streams of its tracks, ties by genre id."""
-    _time.check_range(start, end)
-    rows = GenreCountryStreams.objects.filter(period_q(start, end))
+    rows = GenreCountryStreams.objects.filter(covering(start, end).q())
     if (countries := listener_countries(country, region)) is not None:
         rows = rows.filter(country__in=countries)
     ranked = rows.values("genre", "genre__name").annotate(streams=_SUM).order_by("-streams", "genre")
@@ -357,13 +449,47 @@ def top_genres_raw(
 # Popular tracks per month.
 
 
-def _monthly_top(rows: QuerySet, month: TruncMonth, total: Sum | Count) -> list[tuple[date, int, int]]:
+def _rollup_monthly_top(
+    covered: rollups.Span, countries: frozenset[str] | None, genre: int | None
+) -> list[tuple[date, int, int]]:
+    """(month, track, streams) of the top tracks of every month: one statement, a UNION
+    ALL of a ranked, limited query per month. A whole month without a country filter
+    has one row per track, so its leaders come straight off the streams index."""
+    parts = []
+    for month, rows_q, month_row in covered.month_parts():
+        rows, _ = _rollup_tracks(covered, countries, genre)
+        rows = rows.filter(rows_q)
+        if countries is None and month_row:
+            ranked = rows.order_by("-streams", "track_id").values_list("track_id", "streams")
+        else:
+            ranked = (
+                rows.values("track_id")
+                .annotate(total=Sum("streams"))
+                .order_by("-total", "track_id")
+                .values_list("track_id", "total")
+            )
+        parts.append((month, ranked[:TOP_PER_MONTH]))
+    if not parts:
+        return []
+    statements, params = [], []
+    for index, (_, ranked) in enumerate(parts):
+        sql, part_params = ranked.query.sql_with_params()
+        # Django has no UNION of limited queries on SQLite; wrapping each in a
+        # subquery is valid SQL on both databases.
+        statements.append(f"SELECT {index} AS part, p{index}.* FROM ({sql}) p{index}")
+        params.extend(part_params)
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(statements), params)
+        return [(parts[index][0], track, int(streams)) for index, track, streams in cursor.fetchall()]
+
+
+def _raw_monthly_top(rows: QuerySet) -> list[tuple[date, int, int]]:
     """(month, track, streams) of the top tracks of every month, in one query: a window
-    ranks the (month, track) sums and the outer query keeps the first ten of each."""
+    ranks the (month, track) counts and the outer query keeps the first ten of each."""
     ranked = (
-        rows.annotate(month=month)
+        rows.annotate(month=TruncMonth("played_at", tzinfo=_time.reporting_zone()))
         .values("month", "track_id")
-        .annotate(streams=total)
+        .annotate(streams=_COUNT)
         .annotate(
             position=Window(
                 RowNumber(), partition_by=F("month"), order_by=[F("streams").desc(), F("track_id").asc()]
@@ -430,9 +556,8 @@ def popular_over_time(
 ) -> KpiResult:
     """The 10 most streamed tracks of every calendar month overlapping the period, each
     month counted on its days inside the period, ties by track id."""
-    _time.check_range(start, end)
-    rows = _rollup_tracks(start, end, listener_countries(country, region), genre)
-    return _popular_rows(_monthly_top(rows, TruncMonth("period"), _SUM))
+    covered = covering(start, end)
+    return _popular_rows(_rollup_monthly_top(covered, listener_countries(country, region), genre))
 
 
 @reference("popular-over-time")
@@ -447,20 +572,20 @@ def popular_over_time_raw(
 ) -> KpiResult:
     """Popular tracks over time from the raw events."""
     _time.check_range(start, end)
-    rows = _raw_tracks(start, end, listener_countries(country, region), genre)
-    month = TruncMonth("played_at", tzinfo=_time.reporting_zone())
-    return _popular_rows(_monthly_top(rows, month, _COUNT))
+    return _popular_rows(
+        _raw_monthly_top(_raw_tracks(start, end, listener_countries(country, region), genre))
+    )
 
 
 # Podcasts by region.
 
 
-def _podcast_rows(per_country: Iterable[tuple[str, int, int]]) -> KpiResult:
-    """Sum (country, podcast, streams) into regions; regions in their fixed order, then
-    podcasts by streams, ties by podcast id."""
+def _podcast_rows(per_region: Iterable[tuple[str, int, int]]) -> KpiResult:
+    """Rows from (region, podcast, streams); regions in their fixed order, then podcasts
+    by streams, ties by podcast id."""
     totals: dict[tuple[str, int], int] = defaultdict(int)
-    for country, podcast, streams in per_country:
-        totals[(region_of(country) or "", podcast)] += streams
+    for region, podcast, streams in per_region:
+        totals[(region or "", podcast)] += streams
     titles = dict(Podcast.objects.filter(id__in={p for _, p in totals}).values_list("id", "title"))
     order = {slug: index for index, slug in enumerate(Region.values)}
     ranked = sorted(
@@ -493,43 +618,29 @@ def _podcast_rows(per_country: Iterable[tuple[str, int, int]]) -> KpiResult:
     chart="table",
     x="podcast",
     y=("streams",),
-    filters=("country", "region", "device"),
+    filters=("region", "device"),
 )
 def podcasts_by_region(
-    *,
-    start: date,
-    end: date,
-    today: date,
-    country: str | None = None,
-    region: str | None = None,
-    device: str | None = None,
+    *, start: date, end: date, today: date, region: str | None = None, device: str | None = None
 ) -> KpiResult:
     """Episode streams (plays of 30 s or more) per podcast and listener region in the
     period; regions in their fixed order, podcasts by streams, ties by podcast id."""
-    _time.check_range(start, end)
-    rows = PodcastCountryStreams.objects.filter(period_q(start, end))
-    if (countries := listener_countries(country, region)) is not None:
-        rows = rows.filter(country__in=countries)
+    rows = PodcastRegionStreams.objects.filter(covering(start, end).q())
+    if region:
+        rows = rows.filter(region=region)
     if device:
         rows = rows.filter(device=device)
-    grouped = rows.values_list("country", "podcast").annotate(streams=_SUM).order_by()
-    return _podcast_rows(grouped)
+    return _podcast_rows(rows.values_list("region", "podcast").annotate(streams=_SUM).order_by())
 
 
 @reference("podcasts-by-region")
 def podcasts_by_region_raw(
-    *,
-    start: date,
-    end: date,
-    today: date,
-    country: str | None = None,
-    region: str | None = None,
-    device: str | None = None,
+    *, start: date, end: date, today: date, region: str | None = None, device: str | None = None
 ) -> KpiResult:
     """Podcasts by region from the raw events."""
     _time.check_range(start, end)
-    rows = stream_events(start, end, listener_countries(country, region)).filter(episode__isnull=False)
+    rows = stream_events(start, end, listener_countries(None, region)).filter(episode__isnull=False)
     if device:
         rows = rows.filter(device=device)
-    grouped = rows.values_list("listener__country", "episode__podcast").annotate(streams=_COUNT)
-    return _podcast_rows(grouped)
+    per_country = rows.values_list("listener__country", "episode__podcast").annotate(streams=_COUNT)
+    return _podcast_rows((region_of(code), podcast, streams) for code, podcast, streams in per_country)

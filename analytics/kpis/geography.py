@@ -25,21 +25,21 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count, QuerySet, Sum
 from django_countries import countries as country_names
 
+import catalog.rollups as rollups  # a module import: see analytics.kpis.content
 from analytics.kpis import _time
-from analytics.kpis.content import listener_countries, stream_events
+from analytics.kpis.content import covering, listener_countries, stream_events
 from analytics.kpis.registry import Column, KpiResult, get_kpi, get_reference, kpi, reference
 from analytics.models import ListeningEvent
 from billing.models import Listener
 from billing.regions import Region, region_of
-from catalog.models import GenreCountryStreams, PodcastCountryStreams
-from catalog.rollups import active_in, period_q
+from catalog.models import CountrySignups, CountryStreams, GenreCountryStreams
 
 TOP_GENRES_PER_COUNTRY = 3
 ZERO = Decimal("0.00")
@@ -77,6 +77,12 @@ _AUDIENCE_COLUMNS = [
 ]
 
 
+# A source gives, for `[start, end)` and the countries kept (None: all), (country,
+# count) pairs of: listeners signed up by the instant t, active listeners, streams.
+Pairs = Iterable[tuple[str, int]]
+Source = Callable[[date, date, datetime, frozenset[str] | None], tuple[Pairs, Pairs, Pairs]]
+
+
 def _audience(
     *,
     start: date,
@@ -84,23 +90,19 @@ def _audience(
     today: date,
     country: str | None,
     region: str | None,
-    active: Callable[[date, date, frozenset[str] | None], Iterable[tuple[str, int]]],
-    streams: Callable[[date, date, frozenset[str] | None], Iterable[tuple[str, int]]],
+    source: Source,
     revenue: Callable[..., KpiResult],
 ) -> dict[str, Audience]:
-    """Per country code, the figures of `[start, end)`; `active`, `streams` and
-    `revenue` give (country, value) pairs from the rollups or from raw data."""
+    """Per country code, the figures of `[start, end)` from `source` and `revenue`."""
     _time.check_range(start, end)
     countries = listener_countries(country, region)
     out: dict[str, Audience] = defaultdict(Audience)
-    signed_up = Listener.objects.filter(signed_up_at__lt=_time.as_of(end=end, today=today))
-    if countries is not None:
-        signed_up = signed_up.filter(country__in=countries)
-    for code, listeners in signed_up.values_list("country").annotate(n=Count("id")).order_by():
+    signed_up, active, streams = source(start, end, _time.as_of(end=end, today=today), countries)
+    for code, listeners in signed_up:
         out[code].listeners += listeners
-    for code, listeners in active(start, end, countries):
+    for code, listeners in active:
         out[code].active_listeners += listeners
-    for code, count in streams(start, end, countries):
+    for code, count in streams:
         out[code].streams += count
     # The revenue KPI filters by region only; a country filter is applied here.
     for row in revenue(start=start, end=end, today=today, **({"region": region} if region else {})).rows:
@@ -111,37 +113,40 @@ def _audience(
     return {code: figures for code, figures in out.items() if not figures.is_empty()}
 
 
-def _rollup_active(start: date, end: date, countries: frozenset[str] | None) -> Iterable[tuple[str, int]]:
-    rows = active_in(start, end)
-    if countries is not None:
-        rows = rows.filter(country__in=countries)
-    return rows.values_list("country").annotate(n=Count("listener", distinct=True)).order_by()
+def _in(rows: QuerySet, countries: frozenset[str] | None, field: str = "country") -> QuerySet:
+    return rows if countries is None else rows.filter(**{f"{field}__in": countries})
 
 
-def _raw_active(start: date, end: date, countries: frozenset[str] | None) -> Iterable[tuple[str, int]]:
+def _rollups(
+    start: date, end: date, at: datetime, countries: frozenset[str] | None
+) -> tuple[Pairs, Pairs, Pairs]:
+    covered = covering(start, end)
+    signups = _in(CountrySignups.objects.filter(rollups.signups_before(_time.local_date(at))), countries)
+    active, repeated = rollups.active_listeners(covered)
+    streams = _in(CountryStreams.objects.filter(covered.q()), countries)
+    return (
+        signups.values_list("country").annotate(n=Sum("signups")).order_by(),
+        _in(active, countries)
+        .values_list("country")
+        .annotate(n=Count("listener", distinct=repeated))
+        .order_by(),
+        streams.values_list("country").annotate(n=Sum("streams")).order_by(),
+    )
+
+
+def _raw(
+    start: date, end: date, at: datetime, countries: frozenset[str] | None
+) -> tuple[Pairs, Pairs, Pairs]:
     lo, hi = _time.day_bounds(start, end)
-    events = ListeningEvent.objects.filter(played_at__gte=lo, played_at__lt=hi).order_by()
-    if countries is not None:
-        events = events.filter(listener__country__in=countries)
-    return events.values_list("listener__country").annotate(n=Count("listener", distinct=True))
-
-
-def _rollup_streams(start: date, end: date, countries: frozenset[str] | None) -> Iterable[tuple[str, int]]:
-    for model in (GenreCountryStreams, PodcastCountryStreams):
-        rows = model.objects.filter(period_q(start, end))
-        if countries is not None:
-            rows = rows.filter(country__in=countries)
-        yield from rows.values_list("country").annotate(n=Sum("streams")).order_by()
-
-
-def _raw_country_streams(
-    start: date, end: date, countries: frozenset[str] | None
-) -> Iterable[tuple[str, int]]:
-    return stream_events(start, end, countries).values_list("listener__country").annotate(n=Count("id"))
-
-
-_ROLLUPS = {"active": _rollup_active, "streams": _rollup_streams}
-_RAW = {"active": _raw_active, "streams": _raw_country_streams}
+    events = _in(
+        ListeningEvent.objects.filter(played_at__gte=lo, played_at__lt=hi), countries, "listener__country"
+    )
+    signed_up = _in(Listener.objects.filter(signed_up_at__lt=at), countries)
+    return (
+        signed_up.values_list("country").annotate(n=Count("id")).order_by(),
+        events.values_list("listener__country").annotate(n=Count("listener", distinct=True)).order_by(),
+        stream_events(start, end, countries).values_list("listener__country").annotate(n=Count("id")),
+    )
 
 
 def _figures(audience: Audience) -> dict[str, Any]:
@@ -196,7 +201,7 @@ def listeners_by_country(
             country=country,
             region=region,
             revenue=get_kpi("revenue-by-country").run,
-            **_ROLLUPS,
+            source=_rollups,
         )
     )
 
@@ -214,7 +219,7 @@ def listeners_by_country_raw(
             country=country,
             region=region,
             revenue=get_reference("revenue-by-country"),
-            **_RAW,
+            source=_raw,
         )
     )
 
@@ -264,7 +269,7 @@ def listeners_by_region(
         country=country,
         region=region,
         revenue=get_kpi("revenue-by-country").run,
-        **_ROLLUPS,
+        source=_rollups,
     )
     return _by_region(per_country, listener_countries(country, region))
 
@@ -281,7 +286,7 @@ def listeners_by_region_raw(
         country=country,
         region=region,
         revenue=get_reference("revenue-by-country"),
-        **_RAW,
+        source=_raw,
     )
     return _by_region(per_country, listener_countries(country, region))
 
@@ -351,8 +356,7 @@ def genre_share_by_country(
 
     Countries by track streams, most first, ties by code; genres by streams, ties by id.
     """
-    _time.check_range(start, end)
-    rows = GenreCountryStreams.objects.filter(period_q(start, end))
+    rows = GenreCountryStreams.objects.filter(covering(start, end).q())
     platform = rows.values_list("genre").annotate(n=Sum("streams")).order_by()
     if (countries := listener_countries(country, region)) is not None:
         rows = rows.filter(country__in=countries)

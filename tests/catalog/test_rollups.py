@@ -1,39 +1,55 @@
-"""Content rollups: the rows `catalog.rollups.refresh` writes, on hand-built events."""
+"""Content rollups: the rows `catalog.rollups.refresh` writes, on hand-built data, and
+how readers cover a day range with them."""
 
 from __future__ import annotations
 
 from datetime import date
 
 import pytest
+from django.db.models import Count
 from django.test import override_settings
 
 from analytics.models import ListeningEvent
+from billing.models import Listener
 from catalog.models import (
+    AlbumStreams,
+    ArtistStreams,
     ContentRollupWatermark,
+    CountrySignups,
+    CountryStreams,
     GenreCountryStreams,
+    ListenerActivity,
     ListenerMonthActivity,
-    PodcastCountryStreams,
+    PodcastRegionStreams,
     TrackCountryStreams,
     TrackStreams,
 )
-from catalog.rollups import active_in, period_q, refresh
+from catalog.rollups import Span, active_listeners, era_bit, refresh, signups_before, span
 from tests.factories import at, make_episode, make_event, make_genre, make_listener, make_track
 
 pytestmark = pytest.mark.django_db
 
 TODAY = date(2026, 2, 3)
+JAN, FEB = date(2026, 1, 1), date(2026, 2, 1)
+# January 2026 is month 26 x 12 = 312 since January 2000: era 312 // 60 = 5, bit 12.
+JAN_BIT, FEB_BIT = 1 << 12, 1 << 13
 
 
-def _track_rows() -> list[tuple]:
+def _rows(model, *fields: str) -> list[tuple]:
     return sorted(
-        (row.grain, str(row.period), row.track_id, row.streams) for row in TrackStreams.objects.all()
+        tuple(str(value) if isinstance(value, date) else value for value in row)
+        for row in model.objects.values_list(*fields)
     )
+
+
+def _tracks() -> list[tuple]:
+    return _rows(TrackStreams, "grain", "period", "track", "streams")
 
 
 @pytest.fixture
 def data():
-    """Two listeners (SE, US), two tracks in two genres, one podcast episode; plays on
-    both sides of the Jan/Feb boundary and of the 30-second rule."""
+    """Two listeners (SE, US; signed up Jan 1), two tracks in two genres, one podcast
+    episode; plays on both sides of the Jan/Feb boundary and of the 30-second rule."""
     pop, rock = make_genre("Pop"), make_genre("Rock")
     t1, t2 = make_track(genre=pop), make_track(genre=rock)
     ep = make_episode()
@@ -47,105 +63,143 @@ def data():
     return {"pop": pop, "rock": rock, "t1": t1, "t2": t2, "podcast": ep.podcast, "se": se, "us": us}
 
 
-def test_refresh_writes_day_and_month_rows_of_streams_only(data):
+def test_refresh_writes_day_and_month_rows(data):
     written = refresh(since=None, full=False, today=TODAY)
 
-    t1, t2 = data["t1"].id, data["t2"].id
-    assert _track_rows() == sorted(
-        [
-            ("day", "2026-01-31", t1, 1),
-            ("month", "2026-01-01", t1, 1),
-            # 00:00 on Feb 1 belongs to Feb 1; the 29 999 ms play is not a stream.
-            ("day", "2026-02-01", t1, 2),
-            ("day", "2026-02-03", t2, 1),
-            ("month", "2026-02-01", t1, 2),
-            ("month", "2026-02-01", t2, 1),
-        ]
+    t1, t2 = data["t1"], data["t2"]
+    # 00:00 on Feb 1 belongs to Feb 1; the 29 999 ms play is no stream.
+    per_track = [
+        ("day", "2026-01-31", t1, 1),
+        ("day", "2026-02-01", t1, 2),
+        ("day", "2026-02-03", t2, 1),
+        ("month", "2026-01-01", t1, 1),
+        ("month", "2026-02-01", t1, 2),
+        ("month", "2026-02-01", t2, 1),
+    ]
+    assert _tracks() == [(g, p, t.id, n) for g, p, t, n in per_track]
+    assert _rows(ArtistStreams, "grain", "period", "artist", "streams") == sorted(
+        (g, p, t.primary_artist_id, n) for g, p, t, n in per_track
     )
-    assert sorted(
-        (r.grain, str(r.period), r.country, r.track_id, r.streams) for r in TrackCountryStreams.objects.all()
-    ) == sorted(
-        [
-            ("day", "2026-01-31", "SE", t1, 1),
-            ("day", "2026-02-01", "SE", t1, 1),
-            ("day", "2026-02-01", "US", t1, 1),
-            ("day", "2026-02-03", "US", t2, 1),
-            ("month", "2026-01-01", "SE", t1, 1),
-            ("month", "2026-02-01", "SE", t1, 1),
-            ("month", "2026-02-01", "US", t1, 1),
-            ("month", "2026-02-01", "US", t2, 1),
-        ]
+    assert _rows(AlbumStreams, "grain", "period", "album", "streams") == sorted(
+        (g, p, t.album_id, n) for g, p, t, n in per_track
     )
+    assert _rows(TrackCountryStreams, "grain", "period", "country", "track", "streams") == [
+        ("day", "2026-01-31", "SE", t1.id, 1),
+        ("day", "2026-02-01", "SE", t1.id, 1),
+        ("day", "2026-02-01", "US", t1.id, 1),
+        ("day", "2026-02-03", "US", t2.id, 1),
+        ("month", "2026-01-01", "SE", t1.id, 1),
+        ("month", "2026-02-01", "SE", t1.id, 1),
+        ("month", "2026-02-01", "US", t1.id, 1),
+        ("month", "2026-02-01", "US", t2.id, 1),
+    ]
     pop, rock = data["pop"].id, data["rock"].id
-    assert sorted(
-        (r.grain, str(r.period), r.country, r.genre_id, r.streams) for r in GenreCountryStreams.objects.all()
-    ) == sorted(
-        [
-            ("day", "2026-01-31", "SE", pop, 1),
-            ("day", "2026-02-01", "SE", pop, 1),
-            ("day", "2026-02-01", "US", pop, 1),
-            ("day", "2026-02-03", "US", rock, 1),
-            ("month", "2026-01-01", "SE", pop, 1),
-            ("month", "2026-02-01", "SE", pop, 1),
-            ("month", "2026-02-01", "US", pop, 1),
-            ("month", "2026-02-01", "US", rock, 1),
-        ]
-    )
+    assert _rows(GenreCountryStreams, "grain", "period", "country", "genre", "streams") == [
+        ("day", "2026-01-31", "SE", pop, 1),
+        ("day", "2026-02-01", "SE", pop, 1),
+        ("day", "2026-02-01", "US", pop, 1),
+        ("day", "2026-02-03", "US", rock, 1),
+        ("month", "2026-01-01", "SE", pop, 1),
+        ("month", "2026-02-01", "SE", pop, 1),
+        ("month", "2026-02-01", "US", pop, 1),
+        ("month", "2026-02-01", "US", rock, 1),
+    ]
     podcast = data["podcast"].id
-    assert sorted(
-        (r.grain, str(r.period), r.country, r.device, r.podcast_id, r.streams)
-        for r in PodcastCountryStreams.objects.all()
-    ) == [("day", "2026-02-03", "US", "car", podcast, 1), ("month", "2026-02-01", "US", "car", podcast, 1)]
+    assert _rows(PodcastRegionStreams, "grain", "period", "region", "device", "podcast", "streams") == [
+        ("day", "2026-02-03", "north_america", "car", podcast, 1),
+        ("month", "2026-02-01", "north_america", "car", podcast, 1),
+    ]
+    # Tracks and episodes alike: US on Feb 3 = t2 + the episode.
+    assert _rows(CountryStreams, "grain", "period", "country", "streams") == [
+        ("day", "2026-01-31", "SE", 1),
+        ("day", "2026-02-01", "SE", 1),
+        ("day", "2026-02-01", "US", 1),
+        ("day", "2026-02-03", "US", 2),
+        ("month", "2026-01-01", "SE", 1),
+        ("month", "2026-02-01", "SE", 1),
+        ("month", "2026-02-01", "US", 3),
+    ]
+    assert _rows(CountrySignups, "grain", "period", "country", "signups") == [
+        ("day", "2026-01-01", "SE", 1),
+        ("day", "2026-01-01", "US", 1),
+        ("month", "2026-01-01", "SE", 1),
+        ("month", "2026-01-01", "US", 1),
+    ]
     se, us = data["se"].id, data["us"].id
-    # Bit d-1 for day d: SE played on Jan 31 (bit 30) and Feb 1 (bit 0, the short play
-    # counts as activity too); US on Feb 1 and Feb 3 (bits 0 and 2 = 0b101).
-    assert sorted(
-        (str(r.month), r.listener_id, r.country, r.days) for r in ListenerMonthActivity.objects.all()
-    ) == sorted(
-        [
-            ("2026-01-01", se, "SE", 1 << 30),
-            ("2026-02-01", se, "SE", 0b1),
-            ("2026-02-01", us, "US", 0b101),
-        ]
-    )
-    # Day rows + month rows per table; activity counts one write per listener-day.
+    # Bit d-1 for day d: SE played on Jan 31 (bit 30) and Feb 1 (bit 0; a short play
+    # is activity too); US on Feb 1 and Feb 3 (bits 0 and 2 = 0b101).
+    assert _rows(ListenerMonthActivity, "month", "listener", "country", "days") == [
+        ("2026-01-01", se, "SE", 1 << 30),
+        ("2026-02-01", se, "SE", 0b1),
+        ("2026-02-01", us, "US", 0b101),
+    ]
+    assert _rows(ListenerActivity, "era", "listener", "country", "months") == [
+        (5, se, "SE", JAN_BIT | FEB_BIT),
+        (5, us, "US", FEB_BIT),
+    ]
+    # Day rows + month rows per table; the activity tables count rows upserted.
     assert written == {
-        "track_streams": 3 + 3,
         "track_country_streams": 4 + 4,
+        "track_streams": 3 + 3,
+        "artist_streams": 3 + 3,
+        "album_streams": 3 + 3,
         "genre_country_streams": 4 + 4,
-        "podcast_country_streams": 1 + 1,
+        "podcast_region_streams": 1 + 1,
+        "country_streams": 4 + 3,
+        "country_signups": 2 + 2,
         "listener_month_activity": 4,
+        "listener_activity": 1 + 2,  # SE in January; SE and US in February
     }
     watermark = ContentRollupWatermark.objects.get()
-    assert (watermark.through, watermark.max_event_id) == (TODAY, ListeningEvent.objects.latest("id").id)
+    assert (watermark.through, watermark.max_event_id, watermark.max_listener_id) == (
+        TODAY,
+        ListeningEvent.objects.latest("id").id,
+        us,
+    )
+
+
+def _everything() -> list[list[tuple]]:
+    return [
+        _tracks(),
+        _rows(TrackCountryStreams, "grain", "period", "country", "track", "streams"),
+        _rows(CountryStreams, "grain", "period", "country", "streams"),
+        _rows(CountrySignups, "grain", "period", "country", "signups"),
+        _rows(ListenerMonthActivity, "month", "listener", "days"),
+        _rows(ListenerActivity, "era", "listener", "months"),
+    ]
 
 
 def test_refresh_rerun_changes_nothing(data):
     refresh(since=None, full=False, today=TODAY)
-    before = (_track_rows(), sorted(ListenerMonthActivity.objects.values_list("month", "listener", "days")))
+    before = _everything()
 
     refresh(since=None, full=False, today=TODAY)
     refresh(since=date(2026, 1, 1), full=False, today=TODAY)
     refresh(since=None, full=True, today=TODAY)
 
-    after = (_track_rows(), sorted(ListenerMonthActivity.objects.values_list("month", "listener", "days")))
-    assert after == before
+    assert _everything() == before
 
 
-def test_refresh_incremental_picks_up_new_and_backfilled_events(data):
+def test_refresh_incremental_picks_up_new_and_backfilled_rows(data):
     refresh(since=None, full=False, today=TODAY)
     t1 = data["t1"]
-    # A later event for today and a backfilled one two months back.
+    # A later event for today, a backfilled one two months back, an imported listener.
     make_event(data["se"], track=t1, played_at=at(2026, 2, 3, 20))
     make_event(data["se"], track=t1, played_at=at(2025, 12, 24, 8))
+    make_listener(country="NO", signed_up_at=at(2025, 11, 5))
 
     refresh(since=None, full=False, today=TODAY)
 
-    rows = _track_rows()
+    rows = _tracks()
     assert ("day", "2025-12-24", t1.id, 1) in rows
     assert ("month", "2025-12-01", t1.id, 1) in rows
     assert ("day", "2026-02-03", t1.id, 1) in rows
     assert ("month", "2026-02-01", t1.id, 3) in rows  # Feb 1 (2) + Feb 3 (1)
+    assert ("month", "2025-11-01", "NO", 1) in _rows(CountrySignups, "grain", "period", "country", "signups")
+    # December 2025 is month 311: era 5, bit 11.
+    assert (5, data["se"].id, (1 << 11) | JAN_BIT | FEB_BIT) in _rows(
+        ListenerActivity, "era", "listener", "months"
+    )
 
 
 def test_refresh_forgets_deleted_events_on_since_and_full(data):
@@ -154,37 +208,53 @@ def test_refresh_forgets_deleted_events_on_since_and_full(data):
 
     refresh(since=date(2026, 2, 1), full=False, today=TODAY)
 
-    t1 = data["t1"].id
-    assert _track_rows() == sorted(
-        [
-            ("day", "2026-01-31", t1, 1),
-            ("day", "2026-02-01", t1, 1),
-            ("month", "2026-01-01", t1, 1),
-            ("month", "2026-02-01", t1, 1),
-        ]
-    )
-    # US lost all its February days: its row is gone, not left with an empty bitmap.
-    assert sorted(ListenerMonthActivity.objects.values_list("listener", "days")) == sorted(
-        [(data["se"].id, 1 << 30), (data["se"].id, 1)]
-    )
+    t1, se = data["t1"].id, data["se"].id
+    assert _tracks() == [
+        ("day", "2026-01-31", t1, 1),
+        ("day", "2026-02-01", t1, 1),
+        ("month", "2026-01-01", t1, 1),
+        ("month", "2026-02-01", t1, 1),
+    ]
+    # US lost all its February days: its rows are gone, not left with empty bitmaps.
+    assert _rows(ListenerMonthActivity, "listener", "days") == [(se, 1), (se, 1 << 30)]
+    assert _rows(ListenerActivity, "listener", "months") == [(se, JAN_BIT | FEB_BIT)]
 
     ListeningEvent.objects.filter(played_at__lt=at(2026, 2, 1)).delete()
     refresh(since=None, full=True, today=TODAY)
 
-    assert _track_rows() == [("day", "2026-02-01", t1, 1), ("month", "2026-02-01", t1, 1)]
-    assert list(ListenerMonthActivity.objects.values_list("month", "days")) == [(date(2026, 2, 1), 1)]
+    assert _tracks() == [("day", "2026-02-01", t1, 1), ("month", "2026-02-01", t1, 1)]
+    assert _rows(ListenerMonthActivity, "month", "days") == [("2026-02-01", 1)]
+    assert _rows(ListenerActivity, "listener", "months") == [(se, FEB_BIT)]
+
+
+def test_refresh_with_an_earlier_today_rebuilds(data):
+    refresh(since=None, full=False, today=TODAY)
+
+    refresh(since=None, full=False, today=date(2026, 2, 1))
+
+    # Nothing after Feb 1 is left, so a range reaching past it may read month rows.
+    t1 = data["t1"].id
+    assert _tracks() == [
+        ("day", "2026-01-31", t1, 1),
+        ("day", "2026-02-01", t1, 2),
+        ("month", "2026-01-01", t1, 1),
+        ("month", "2026-02-01", t1, 2),
+    ]
+    assert ContentRollupWatermark.objects.get().through == date(2026, 2, 1)
 
 
 @override_settings(TIME_ZONE="Europe/Stockholm")
 def test_refresh_cuts_days_in_the_reporting_time_zone():
-    track, listener = make_track(), make_listener()
+    track = make_track()
     # 23:30 UTC on Jan 31 is 00:30 on Feb 1 in Stockholm (UTC+1).
+    listener = make_listener(signed_up_at=at(2026, 1, 31, 23, 30))
     make_event(listener, track=track, played_at=at(2026, 1, 31, 23, 30))
 
     refresh(since=None, full=False, today=TODAY)
 
-    assert _track_rows() == [("day", "2026-02-01", track.id, 1), ("month", "2026-02-01", track.id, 1)]
-    assert list(ListenerMonthActivity.objects.values_list("month", "days")) == [(date(2026, 2, 1), 1)]
+    assert _tracks() == [("day", "2026-02-01", track.id, 1), ("month", "2026-02-01", track.id, 1)]
+    assert _rows(CountrySignups, "grain", "period") == [("day", "2026-02-01"), ("month", "2026-02-01")]
+    assert _rows(ListenerMonthActivity, "month", "days") == [("2026-02-01", 1)]
 
 
 def test_refresh_reports_progress_per_day(data):
@@ -192,52 +262,99 @@ def test_refresh_reports_progress_per_day(data):
 
     refresh(since=None, full=False, today=TODAY, progress=lambda *args: calls.append(args))
 
-    # Jan 31 .. Feb 3 inclusive: 4 days.
-    assert calls == [("content rollups", n, 4) for n in range(1, 5)]
+    # From the first sign-up (Jan 1) through Feb 3: 34 days.
+    assert calls == [("content rollups", n, 34) for n in range(1, 35)]
 
 
-def test_refresh_without_events_only_sets_the_watermark():
-    assert refresh(since=None, full=False, today=TODAY) == dict.fromkeys(
-        [
-            "track_streams",
-            "track_country_streams",
-            "genre_country_streams",
-            "podcast_country_streams",
-            "listener_month_activity",
-        ],
-        0,
-    )
+def test_refresh_without_data_only_sets_the_watermark():
+    written = refresh(since=None, full=False, today=TODAY)
+
+    assert set(written.values()) == {0}
+    assert len(written) == 10
     assert ContentRollupWatermark.objects.get().through == TODAY
 
 
-def test_period_q_sums_whole_months_and_edge_days(data):
+def test_span_reads_whole_months_and_edge_days():
+    jan31, feb2 = date(2026, 1, 31), date(2026, 2, 2)
+    assert span(jan31, feb2, through=TODAY) == Span(months=(), days=((jan31, FEB), (FEB, feb2)))
+    assert span(JAN, feb2, through=TODAY) == Span(months=(JAN,), days=((FEB, feb2),))
+    assert span(JAN, feb2, through=None) == Span(months=(JAN,), days=((FEB, feb2),))
+    # No data after Feb 1: February's month row holds exactly [Feb 1, Feb 2).
+    assert span(JAN, feb2, through=FEB) == Span(months=(JAN, FEB), days=())
+    # ... but not when the range starts inside the month.
+    assert span(date(2026, 2, 2), date(2026, 2, 5), through=FEB) == Span(
+        months=(), days=((date(2026, 2, 2), date(2026, 2, 5)),)
+    )
+    assert span(JAN, feb2, through=TODAY).cells == 1 + 1
+    # Jan 31, February, Mar 1-4; March is one cell when no data lies past Mar 4.
+    assert span(jan31, date(2026, 3, 5), through=date(2026, 3, 10)).cells == 1 + 1 + 4
+    assert span(jan31, date(2026, 3, 5), through=TODAY).cells == 1 + 1 + 1
+
+
+def test_span_rows_add_up_to_the_range(data):
     refresh(since=None, full=False, today=TODAY)
     t1 = data["t1"].id
 
-    def streams(start: date, end: date) -> list[tuple]:
-        rows = TrackStreams.objects.filter(period_q(start, end))
-        return sorted((r.grain, str(r.period), r.track_id) for r in rows)
+    def streams(start: date, end: date, through: date) -> int:
+        return sum(
+            TrackStreams.objects.filter(span(start, end, through=through).q()).values_list(
+                "streams", flat=True
+            )
+        )
 
-    # [Jan 31, Feb 2): two edge days, no whole month.
-    assert streams(date(2026, 1, 31), date(2026, 2, 2)) == [
-        ("day", "2026-01-31", t1),
-        ("day", "2026-02-01", t1),
-    ]
-    # [Jan 1, Feb 2): January whole (its month row), Feb 1 as a day row.
-    assert streams(date(2026, 1, 1), date(2026, 2, 2)) == [
-        ("day", "2026-02-01", t1),
-        ("month", "2026-01-01", t1),
-    ]
+    assert streams(date(2026, 1, 31), date(2026, 2, 2), TODAY) == 1 + 2  # Jan 31, Feb 1
+    assert streams(JAN, date(2026, 2, 2), TODAY) == 1 + 2  # January row, Feb 1
+    assert streams(FEB, date(2026, 2, 3), TODAY) == 2  # Feb 1-2: Feb 3 is out
+    assert streams(FEB, date(2026, 2, 4), TODAY) == 2 + 1  # through today: February's row
+    assert sorted(
+        TrackStreams.objects.filter(span(FEB, date(2026, 2, 4), through=TODAY).q()).values_list(
+            "grain", "track"
+        )
+    ) == [("month", t1), ("month", data["t2"].id)]
 
 
-def test_active_in_matches_edge_day_bits(data):
+def test_active_listeners_match_edge_day_and_month_bits(data):
     refresh(since=None, full=False, today=TODAY)
 
     def active(start: date, end: date) -> list[int]:
-        return sorted(set(active_in(start, end).values_list("listener_id", flat=True)))
+        rows, repeated = active_listeners(span(start, end, through=TODAY))
+        assert repeated is False  # one era
+        return sorted(rows.values_list("listener_id", flat=True))
 
     se, us = data["se"].id, data["us"].id
     assert active(date(2026, 2, 2), date(2026, 2, 3)) == []  # nobody played on Feb 2
     assert active(date(2026, 2, 2), date(2026, 2, 4)) == [us]  # US on Feb 3
     assert active(date(2026, 1, 31), date(2026, 2, 1)) == [se]  # SE on Jan 31 (bit 30)
-    assert active(date(2026, 1, 1), date(2026, 3, 1)) == [se, us]  # whole months
+    assert active(JAN, FEB) == [se]  # January's bit
+    assert active(date(2026, 1, 31), date(2026, 3, 1)) == [se, us]  # Jan 31 + February
+
+
+def test_active_listeners_across_eras_count_each_listener_once():
+    # December 2029 is month 359 (era 5, bit 59); January 2030 is month 360 (era 6, bit 0).
+    assert era_bit(date(2029, 12, 1)) == (5, 59)
+    assert era_bit(date(2030, 1, 1)) == (6, 0)
+    listener = make_listener(signed_up_at=at(2029, 1, 1))
+    track = make_track()
+    make_event(listener, track=track, played_at=at(2029, 12, 31))
+    make_event(listener, track=track, played_at=at(2030, 1, 1))
+    refresh(since=None, full=False, today=date(2030, 1, 31))
+
+    rows, repeated = active_listeners(span(date(2029, 12, 1), date(2030, 2, 1), through=date(2030, 1, 31)))
+
+    assert repeated is True
+    assert sorted(rows.values_list("era", "months")) == [(5, 1 << 59), (6, 1)]
+    assert rows.aggregate(n=Count("listener", distinct=True))["n"] == 1
+
+
+def test_signups_before_counts_months_and_days_before_the_day(data):
+    make_listener(country="SE", signed_up_at=at(2026, 2, 2, 12))
+    refresh(since=None, full=False, today=TODAY)
+
+    def signed_up(day: date) -> int:
+        return sum(CountrySignups.objects.filter(signups_before(day)).values_list("signups", flat=True))
+
+    assert signed_up(JAN) == 0
+    assert signed_up(date(2026, 1, 2)) == 2  # both on Jan 1
+    assert signed_up(date(2026, 2, 2)) == 2  # January's row
+    assert signed_up(date(2026, 2, 3)) == 3  # + Feb 2
+    assert Listener.objects.count() == 3
