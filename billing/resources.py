@@ -150,7 +150,12 @@ class SubscriptionResource(SpotilyticsResource):
         return Subscription.objects.filter(listener=listener, started_at=started_at).first()
 
     def import_instance(self, instance: Subscription, row: dict, **kwargs: Any) -> None:
-        super().import_instance(instance, row, **kwargs)
+        try:
+            super().import_instance(instance, row, **kwargs)
+        finally:
+            self._plan_defaults(instance, row)
+
+    def _plan_defaults(self, instance: Subscription, row: dict) -> None:
         # A subscription without a price or period in the file takes its plan's.
         if instance.plan_id:
             if "price" not in row or row.get("price") in (None, ""):

@@ -20,9 +20,11 @@ Usage: `class TrackAdmin(ImportExportAdminMixin, ModelAdmin): resource_classes =
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import re
 import tempfile
+import time
 from typing import Any
 
 from django import forms
@@ -99,10 +101,20 @@ class SpotilyticsConfirmImportForm(ConfirmImportForm):
 
 
 def _store_upload(upload: UploadedFile) -> str:
+    _remove_abandoned_uploads()
     with tempfile.NamedTemporaryFile(prefix=_UPLOAD_PREFIX, suffix=".upload", delete=False) as target:
         for chunk in upload.chunks():
             target.write(chunk)
     return os.path.basename(target.name)
+
+
+def _remove_abandoned_uploads(max_age_seconds: int = 24 * 3600) -> None:
+    """Uploads previewed and never confirmed; a day is longer than anyone reads a preview."""
+    cutoff = time.time() - max_age_seconds
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), f"{_UPLOAD_PREFIX}*.upload")):
+        with contextlib.suppress(OSError):
+            if os.path.getmtime(path) < cutoff:
+                os.remove(path)
 
 
 def _upload_path(name: str) -> str:
@@ -259,9 +271,7 @@ class ImportExportAdminMixin(StreamingExportMixin, ImportExportMixin):
                 "form": form,
                 "opts": self.model._meta,
                 "media": self.media + form.media,
-                "fields_list": [
-                    (resource.get_display_name(), resource.import_columns()) for resource in resources
-                ],
+                "fields_list": [(resource.get_display_name(), _columns(resource)) for resource in resources],
                 "aliases": sorted(
                     {alias for resource in resources for alias in getattr(resource, "aliases", {})}
                 ),
@@ -274,13 +284,19 @@ class ImportExportAdminMixin(StreamingExportMixin, ImportExportMixin):
 
     def _url(self, view: str) -> str:
         info = self.model._meta.app_label, self.model._meta.model_name
-        return reverse(f"admin:{info[0]}_{info[1]}_{view}", current_app=self.admin_site.name)
+        return reverse(f"{self.admin_site.name}:{info[0]}_{info[1]}_{view}", current_app=self.admin_site.name)
 
 
 class ExportOnlyAdminMixin(StreamingExportMixin):
     """Export and no import at all, for tables written only by the system (listening events)."""
 
     export_formats_offered = ("csv",)
+
+
+def _columns(resource: Any) -> list[str]:
+    if hasattr(resource, "import_columns"):
+        return resource.import_columns()
+    return [field.column_name for field in resource.get_user_visible_fields()]
 
 
 def _max_upload_mb() -> int:
