@@ -26,6 +26,7 @@ from spotilytics.admin_tools import (
     DateTimeRangeFilter,
     LargeTableAdminMixin,
     ReadOnlyAdminMixin,
+    minutes_seconds,
     register_rollups,
     subquery_count,
 )
@@ -46,7 +47,7 @@ class ListeningEventAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, ModelAdmin):
         "played_at",
         "listener",
         "content",
-        "ms_played",
+        "played",
         "skipped",
         "device",
         "context",
@@ -71,6 +72,10 @@ class ListeningEventAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, ModelAdmin):
     @admin.display(description="track or episode")
     def content(self, obj: ListeningEvent) -> str:
         return str(obj.track or obj.episode)
+
+    @admin.display(description="played")
+    def played(self, obj: ListeningEvent) -> str:
+        return minutes_seconds(obj.ms_played)
 
 
 class VariantInline(TabularInline):

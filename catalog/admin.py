@@ -29,6 +29,7 @@ from catalog.models import (
 from spotilytics.admin_tools import (
     DateTimeRangeFilter,
     LargeTableAdminMixin,
+    minutes_seconds,
     register_rollups,
     subquery_count,
 )
@@ -204,8 +205,7 @@ class EpisodeAdmin(LargeTableAdminMixin, ModelAdmin):
 
     @admin.display(description="duration", ordering="duration_ms")
     def duration(self, obj: Episode) -> str:
-        minutes, seconds = divmod(obj.duration_ms // 1000, 60)
-        return f"{minutes}:{seconds:02d}"
+        return minutes_seconds(obj.duration_ms)
 
 
 # --- Playlists ----------------------------------------------------------------------

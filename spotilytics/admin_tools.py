@@ -222,10 +222,18 @@ def register_rollups(app_label: str, site: admin.AdminSite | None = None) -> lis
         searches = [f"{name}__exact" for name in ("country", "listener_id") if name in names]
         if "listener" in relations:
             searches.append("listener__id__exact")
+        # A related row's __str__ may read its own foreign keys (an album names its artist).
+        joins = [
+            f"{field.name}__{inner.name}"
+            for field in fields
+            if field.is_relation
+            for inner in field.related_model._meta.concrete_fields
+            if inner.is_relation
+        ]
         attrs = {
             "__module__": model.__module__.replace(".models", ".admin"),
             "list_display": [field.name for field in fields],
-            "list_select_related": relations,
+            "list_select_related": relations + joins,
             "raw_id_fields": relations,
             "list_filter": filters,
             "search_fields": searches,
@@ -233,6 +241,12 @@ def register_rollups(app_label: str, site: admin.AdminSite | None = None) -> lis
         site.register(model, type(f"{model.__name__}Admin", (RollupAdmin,), attrs))
         registered.append(model)
     return registered
+
+
+def minutes_seconds(ms: int) -> str:
+    """A duration in milliseconds as m:ss, the way players show it."""
+    minutes, seconds = divmod(ms // 1000, 60)
+    return f"{minutes}:{seconds:02d}"
 
 
 def subquery_count(model: type[Model], field: str, *conditions: Q, **filters: Any) -> Coalesce:
