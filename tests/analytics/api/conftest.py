@@ -21,7 +21,7 @@ Payments (paid_at):
 Tracks: Alpha (Ada, Pop, 200 s), Beta (Bo, Rock, 240 s), Gamma (Bo, Pop, 180 s), created
 in that order (ids ascending); genre Jazz has no track. Podcast episode "Pilot" (30 min).
 Plays (ms played; a stream is 30 000 ms or more):
-    e0 fr Gamma  2025-08-15 12:00  180 000   <- the first event
+    e0 fr Gamma  2025-12-15 12:00  180 000   <- the first event
     e1 se Alpha  Jan 10 10:00  200 000
     e2 se Beta   Jan 10 10:05  120 000
     e3 us Alpha  Jan 20 20:00  250 000 (longer than the track: progress capped at 1)
@@ -109,7 +109,7 @@ def _build_dataset() -> dict[str, Any]:
     us = make_listener(country="US", signed_up_at=at(2026, 1, 10))
     br = make_listener(country="BR", signed_up_at=at(2026, 2, 1))
     de = make_listener(country="DE", signed_up_at=at(2026, 2, 15))
-    fr = make_listener(country="FR", signed_up_at=at(2025, 6, 1))
+    fr = make_listener(country="FR", signed_up_at=at(2025, 12, 1))
 
     se_premium = make_subscription(se, premium, started_at=at(2026, 1, 5))
     us_duo = make_subscription(us, duo, started_at=at(2026, 2, 1))
@@ -141,7 +141,7 @@ def _build_dataset() -> dict[str, Any]:
     gamma = make_track("Gamma", artist=bo, genre=pop, album=bo_album, duration_ms=180_000)
     pilot = make_episode(title="Pilot", duration_ms=1_800_000)
 
-    make_event(fr, track=gamma, played_at=at(2025, 8, 15, 12), ms_played=180_000)
+    make_event(fr, track=gamma, played_at=at(2025, 12, 15, 12), ms_played=180_000)
     make_event(se, track=alpha, played_at=at(2026, 1, 10, 10), ms_played=200_000)
     make_event(se, track=beta, played_at=at(2026, 1, 10, 10, 5), ms_played=120_000)
     make_event(us, track=alpha, played_at=at(2026, 1, 20, 20), ms_played=250_000)

@@ -8,7 +8,9 @@ from django.conf import settings
 from django.test import override_settings
 from rest_framework.authtoken.models import Token
 
-from tests.analytics.api.conftest import token_header
+import catalog.rollups
+from tests.analytics.api.conftest import TODAY, token_header
+from tests.factories import at, make_event, make_listener
 
 pytestmark = pytest.mark.django_db
 
@@ -28,27 +30,37 @@ KPI_URLS = [
 CHALLENGE = 'Token realm="Spotilytics API"'
 
 
-def _user_stats(dataset) -> str:
-    return f"/api/user-stats/{dataset['se'].pk}"
+@pytest.fixture
+def listener(db):
+    """The auth matrix needs few numbers: a listener (for the user-stats URL) with one
+    stream this month (so the month endpoint has a month to show)."""
+    listener = make_listener()
+    make_event(listener, played_at=at(2026, 3, 2))
+    catalog.rollups.refresh(since=None, full=True, today=TODAY)
+    return listener
+
+
+def _user_stats(listener) -> str:
+    return f"/api/user-stats/{listener.pk}"
 
 
 @pytest.mark.parametrize("url", [*KPI_URLS, "USER_STATS", "/api/schema/"])
-def test_anonymous_gets_401_with_a_token_challenge(dataset, client, url):
-    url = _user_stats(dataset) if url == "USER_STATS" else url
+def test_anonymous_gets_401_with_a_token_challenge(listener, client, url):
+    url = _user_stats(listener) if url == "USER_STATS" else url
     response = client.get(url, headers={"Accept": "application/json"})
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == CHALLENGE
     assert response.json() == {"error": "Authentication credentials were not provided.", "parameter": None}
 
 
-def test_a_bad_token_gets_401(dataset, client):
+def test_a_bad_token_gets_401(listener, client):
     response = client.get("/api/subscriptions", headers=token_header("not-a-token"))
     assert response.status_code == 401
     assert response.json() == {"error": "Invalid token.", "parameter": None}
 
 
 @pytest.mark.parametrize("url", KPI_URLS)
-def test_kpi_endpoints_need_the_kpi_permission(dataset, client, staff_without_permission, support, url):
+def test_kpi_endpoints_need_the_kpi_permission(listener, client, staff_without_permission, support, url):
     for user in (staff_without_permission, support):
         client.force_login(user)
         response = client.get(url)
@@ -60,16 +72,16 @@ def test_kpi_endpoints_need_the_kpi_permission(dataset, client, staff_without_pe
 
 
 @pytest.mark.parametrize("url", KPI_URLS)
-def test_analysts_read_kpis_by_session_and_by_token(dataset, client, analyst, analyst_token, url):
+def test_analysts_read_kpis_by_session_and_by_token(listener, client, analyst, analyst_token, url):
     assert client.get(url, headers=token_header(analyst_token)).status_code == 200
     client.force_login(analyst)
     assert client.get(url).status_code == 200
 
 
 def test_user_stats_needs_the_listener_and_payment_permissions(
-    dataset, client, staff_without_permission, support, analyst
+    listener, client, staff_without_permission, support, analyst
 ):
-    url = _user_stats(dataset)
+    url = _user_stats(listener)
     client.force_login(staff_without_permission)
     response = client.get(url)
     assert response.status_code == 403
@@ -84,7 +96,7 @@ def test_user_stats_needs_the_listener_and_payment_permissions(
         assert client.get(url).status_code == 200, user
 
 
-def test_non_staff_users_are_refused_even_with_the_permission(dataset, client, analyst_not_staff):
+def test_non_staff_users_are_refused_even_with_the_permission(listener, client, analyst_not_staff):
     token = Token.objects.create(user=analyst_not_staff)
     response = client.get("/api/subscriptions", headers=token_header(token.key))
     assert response.status_code == 403
@@ -92,7 +104,7 @@ def test_non_staff_users_are_refused_even_with_the_permission(dataset, client, a
     assert client.get("/api/kpis/").status_code == 403
 
 
-def test_inactive_users_tokens_stop_working(dataset, client, analyst, analyst_token):
+def test_inactive_users_tokens_stop_working(listener, client, analyst, analyst_token):
     analyst.is_active = False
     analyst.save()
     response = client.get("/api/subscriptions", headers=token_header(analyst_token))
@@ -104,7 +116,7 @@ def _rates(rate: str) -> dict:
     return {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"token": rate}}
 
 
-def test_token_clients_are_throttled_and_told_when_to_retry(dataset, client, analyst, analyst_token):
+def test_token_clients_are_throttled_and_told_when_to_retry(listener, client, analyst, analyst_token):
     with override_settings(REST_FRAMEWORK=_rates("2/minute")):
         for _ in range(2):
             assert client.get("/api/subscriptions", headers=token_header(analyst_token)).status_code == 200
@@ -118,7 +130,7 @@ def test_token_clients_are_throttled_and_told_when_to_retry(dataset, client, ana
         assert client.get("/api/kpis/").status_code == 200
 
 
-def test_throttling_counts_each_token_separately(dataset, client, analyst, staff_in_role):
+def test_throttling_counts_each_token_separately(listener, client, analyst, staff_in_role):
     other = Token.objects.create(user=staff_in_role("Analyst", username="second-analyst")).key
     mine = Token.objects.create(user=analyst).key
     with override_settings(REST_FRAMEWORK=_rates("1/minute")):
@@ -127,7 +139,7 @@ def test_throttling_counts_each_token_separately(dataset, client, analyst, staff
         assert client.get("/api/subscriptions", headers=token_header(other)).status_code == 200
 
 
-def test_schema_is_served_to_staff_only(dataset, client, analyst, analyst_token, analyst_not_staff):
+def test_schema_is_served_to_staff_only(listener, client, analyst, analyst_token, analyst_not_staff):
     response = client.get("/api/schema/?format=json", headers=token_header(analyst_token))
     assert response.status_code == 200
     schema = response.json()
@@ -137,7 +149,7 @@ def test_schema_is_served_to_staff_only(dataset, client, analyst, analyst_token,
     assert client.get("/api/schema/?format=json").status_code == 403
 
 
-def test_docs_page_serves_swagger_ui_from_local_static_files(dataset, client, analyst, settings):
+def test_docs_page_serves_swagger_ui_from_local_static_files(listener, client, analyst, settings):
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
@@ -151,7 +163,7 @@ def test_docs_page_serves_swagger_ui_from_local_static_files(dataset, client, an
     assert "cdn." not in page and "unpkg" not in page
 
 
-def test_docs_page_sends_anonymous_visitors_to_the_login(dataset, client):
+def test_docs_page_sends_anonymous_visitors_to_the_login(listener, client):
     response = client.get("/api/docs/")
     assert response.status_code == 302
     assert response["Location"] == "/admin/login/?next=/api/docs/"
