@@ -21,11 +21,14 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from django.core.management import call_command
+from django.db.models import Count
 
 from analytics.kpis.geography import genre_share_by_country, listeners_by_country, listeners_by_region
 from analytics.kpis.registry import get_kpi, get_reference
 from billing import rollups as billing_rollups
-from billing.models import PaymentStatus
+from billing.models import Listener, PaymentStatus
+from billing.regions import region_of
 from catalog import rollups as catalog_rollups
 from tests.factories import (
     at,
@@ -202,3 +205,31 @@ def test_geography_kpis_match_their_raw_references(world, slug, start, end, filt
 
     assert rollup.rows
     assert rollup == raw
+
+
+# The seeded period is [2025-11-01, 2026-03-01): four months ending the day before Mar 1.
+SEED_TODAY = date(2026, 2, 28)
+
+
+def test_geography_kpis_match_their_raw_references_on_seeded_data():
+    call_command("seed", listeners=150, events=15_000, months=4, seed=7, end_date="2026-03-01", quiet=True)
+    catalog_rollups.refresh(since=None, full=True, today=SEED_TODAY)
+    billing_rollups.refresh(since=None, full=True, today=SEED_TODAY)
+    country = (
+        Listener.objects.values_list("country", flat=True)
+        .annotate(n=Count("id"))
+        .order_by("-n", "country")
+        .first()
+    )
+    cases = [
+        (date(2025, 11, 1), date(2026, 3, 1), {}),
+        (date(2025, 12, 10), date(2026, 2, 20), {"region": region_of(country)}),
+        (date(2026, 1, 5), date(2026, 1, 25), {"country": country}),
+        (date(2026, 2, 16), date(2026, 3, 16), {}),  # past the data
+    ]
+    for slug in ["listeners-by-country", "listeners-by-region", "genre-share-by-country"]:
+        for start, end, filters in cases:
+            rollup = get_kpi(slug).run(start=start, end=end, today=SEED_TODAY, **filters)
+            raw = get_reference(slug)(start=start, end=end, today=SEED_TODAY, **filters)
+            assert rollup.rows, (slug, start, end, filters)
+            assert rollup == raw, (slug, start, end, filters)
