@@ -53,6 +53,7 @@ from spotilytics.models import ImportLog, ImportSource, ImportStatus
 _UPLOAD_PREFIX = "spotilytics-import-"
 _UPLOAD_NAME = re.compile(rf"^{_UPLOAD_PREFIX}[A-Za-z0-9_]+\.upload$")
 _FORMATS = {"csv": base_formats.CSV, "xlsx": base_formats.XLSX}
+_IMPORT_FORMATS = [base_formats.CSV, base_formats.XLSX]
 
 
 class SpotilyticsImportForm(ImportForm):
@@ -92,6 +93,12 @@ class TrackImportForm(SpotilyticsImportForm):
 class SpotilyticsConfirmImportForm(ConfirmImportForm):
     encoding = forms.CharField(widget=forms.HiddenInput(), required=False)
     default_duration_ms = forms.IntegerField(widget=forms.HiddenInput(), required=False, min_value=1)
+
+    def clean_format(self) -> str:
+        value = self.cleaned_data["format"]
+        if value not in {str(index) for index in range(len(_IMPORT_FORMATS))}:
+            raise forms.ValidationError("Unknown format; upload the file again.")
+        return value
 
     def clean_import_file_name(self) -> str:
         name = os.path.basename(self.cleaned_data["import_file_name"])
@@ -159,7 +166,7 @@ class ImportExportAdminMixin(StreamingExportMixin, ImportExportMixin):
     skip_admin_log = True  # every import is in ImportLog; one LogEntry per row would flood it
 
     def get_import_formats(self) -> list[type]:
-        return [base_formats.CSV, base_formats.XLSX]
+        return list(_IMPORT_FORMATS)
 
     def get_confirm_form_initial(self, request: HttpRequest, import_form: Any) -> dict:
         if import_form is None:
