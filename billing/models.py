@@ -446,12 +446,12 @@ class SubscriberRegionDay(models.Model):
 
 
 class PaymentRegionDay(models.Model):
-    """`PaymentDay` summed over the countries of each region."""
+    """`PaymentDay` summed over the countries of each region and over payment methods:
+    the daily series need neither, and a year of days stays a few thousand rows."""
 
     day = models.DateField()
     region = models.CharField(max_length=16, choices=Region.choices)
     plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="+")
-    method = models.CharField(max_length=16, choices=PaymentMethod.choices)
     attempts = models.PositiveIntegerField()
     succeeded = models.PositiveIntegerField()
     failed = models.PositiveIntegerField()
@@ -459,15 +459,13 @@ class PaymentRegionDay(models.Model):
     refunds = models.DecimalField(max_digits=14, decimal_places=2)
 
     class Meta:
-        ordering = ["day", "region", "plan", "method"]
+        ordering = ["day", "region", "plan"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["day", "region", "plan", "method"], name="payment_region_day_unique_group"
-            ),
+            models.UniqueConstraint(fields=["day", "region", "plan"], name="payment_region_day_unique_plan"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.day} {self.region} plan {self.plan_id} {self.method}: {self.gross}"
+        return f"{self.day} {self.region} plan {self.plan_id}: {self.gross}"
 
 
 class PaymentRegionMonth(models.Model):

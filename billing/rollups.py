@@ -281,8 +281,8 @@ def _write_day(
     written["payment_region_days"] = len(
         PaymentRegionDay.objects.bulk_create(
             [
-                PaymentRegionDay(day=day, region=region, plan_id=plan_id, method=method, **values)
-                for (region, plan_id, method), values in _by_region(facts).items()
+                PaymentRegionDay(day=day, region=region, plan_id=plan_id, **values)
+                for (region, plan_id), values in _by_region(facts, methods=False).items()
             ],
             batch_size=_BATCH,
         )
@@ -294,11 +294,12 @@ def _region(country: str) -> str:
     return COUNTRY_REGION.get(country, "")
 
 
-def _by_region(facts: dict[_FactKey, _Facts]) -> dict[_FactKey, _Facts]:
-    """Payment facts summed over the countries of each region."""
-    totals: dict[_FactKey, _Facts] = defaultdict(_empty_facts)
+def _by_region(facts: dict[_FactKey, _Facts], *, methods: bool = True) -> dict[tuple, _Facts]:
+    """Payment facts summed over the countries of each region (and over the methods
+    unless `methods`)."""
+    totals: dict[tuple, _Facts] = defaultdict(_empty_facts)
     for (country, plan_id, method), values in facts.items():
-        total = totals[(_region(country), plan_id, method)]
+        total = totals[(_region(country), plan_id, method) if methods else (_region(country), plan_id)]
         for name, value in values.items():
             total[name] += value
     return dict(totals)

@@ -212,8 +212,11 @@ class _Rollups:
             "r": Sum("refunds"),
         }
         regional = scope.by_region and key != "country"
-        day_model = PaymentRegionDay if regional else PaymentDay
         month_model = PaymentRegionMonth if regional else PaymentMonth
+        # The per-region days have no method: the days around whole months read the
+        # per-country table when grouping by method.
+        regional_days = regional and key != "method"
+        day_model = PaymentRegionDay if regional_days else PaymentDay
         out: dict[object, PaymentTotals] = defaultdict(PaymentTotals)
         # Whole months from the monthly table, the days around them from the daily one.
         whole_start, whole_end = _whole_months(start, end) if key != "day" else (end, end)
@@ -229,7 +232,9 @@ class _Rollups:
             return dict(out)
         day_key = "day" if key in ("day", "month") else key
         rows = (
-            _in_scope(day_model.objects.filter(reduce(operator.or_, in_ranges)), scope, regional=regional)
+            _in_scope(
+                day_model.objects.filter(reduce(operator.or_, in_ranges)), scope, regional=regional_days
+            )
             .values(day_key)
             .annotate(**sums)
             .order_by()
