@@ -340,16 +340,13 @@ class EventGenerator:
             - np.where(is_track, 0.0, 2.2)
         )
         skipped = rng.random(n) < 1 / (1 + np.exp(-logit))
-        u = rng.random(n)
-        full = rng.random(n) < 0.82
-        partial = 30_000 + (u * (duration - 30_000)).astype(np.int64)
-        track_ms = np.where(full, duration, partial)
-        episode_ms = np.maximum(30_000, (rng.beta(2.2, 1.3, n) * duration).astype(np.int64))
-        ms_played = np.where(
-            skipped,
-            1_000 + (rng.beta(1.3, 2.5, n) * 28_500).astype(np.int64),
-            np.where(is_track, track_ms, episode_ms),
-        )
+        partial = 30_000 + (rng.random(n) * (duration - 30_000)).astype(np.int64)
+        ms_played = np.where(rng.random(n) < 0.82, duration, partial)
+        rows = np.flatnonzero(~is_track & ~skipped)
+        listened = (rng.beta(2.2, 1.3, len(rows)) * duration[rows]).astype(np.int64)
+        ms_played[rows] = np.maximum(30_000, listened)  # a podcast's part, at least 30 s
+        rows = np.flatnonzero(skipped)
+        ms_played[rows] = 1_000 + (rng.beta(1.3, 2.5, len(rows)) * 28_500).astype(np.int64)
 
         # 6. Times: plays back to back within a session, sessions at least 30 minutes apart.
         step = ms_played + np.where(skipped, rng.integers(0, 800, n), rng.integers(200, 3_000, n))

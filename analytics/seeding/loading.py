@@ -243,47 +243,64 @@ _EVENT_RECORD = np.dtype(
 )
 
 
+def _event_layouts() -> tuple[np.ndarray, np.ndarray]:
+    """Per row layout (device x context x which ids are NULL): the constant bytes of a
+    record (field count and lengths) and which of its bytes the packed tuple keeps."""
+    n_devices, n_contexts = len(DEVICES), len(CONTEXTS)
+    layouts = n_devices * n_contexts * 8
+    template = np.zeros(layouts, dtype=_EVENT_RECORD)
+    keep = np.ones((layouts, _EVENT_RECORD.itemsize), dtype=bool)
+    code = np.arange(layouts)
+    device, context = code % n_devices, code // n_devices % n_contexts
+    nulls = code // (n_devices * n_contexts)
+    template["fields"] = len(EVENT_COLUMNS)
+    for name, size in (("id", 8), ("listener", 8), ("played", 8), ("ms", 4), ("skipped", 1)):
+        template[f"{name}_len"] = size
+    for bit, name in enumerate(("track", "episode", "playlist")):
+        null = (nulls >> bit) & 1 == 1
+        template[f"{name}_len"] = np.where(null, -1, 8)
+        offset = _EVENT_RECORD.fields[name][1]
+        keep[null, offset : offset + 8] = False
+    for name, words, codes, width in (
+        ("device", DEVICES, device, _DEVICE_WIDTH),
+        ("context", CONTEXTS, context, _CONTEXT_WIDTH),
+    ):
+        length = np.strings.str_len(words)[codes]
+        template[f"{name}_len"] = length
+        template[name] = words.astype(f"S{width}")[codes]
+        offset = _EVENT_RECORD.fields[name][1]
+        keep[:, offset : offset + width] = np.arange(width) < length[:, None]
+    return template, keep
+
+
+_LAYOUT_TEMPLATE, _LAYOUT_KEEP = _event_layouts()
+
+
 def encode_events_binary(chunk: dict[str, np.ndarray]) -> memoryview:
     """A block of PostgreSQL binary COPY tuples for an event chunk, built without a Python loop.
 
-    Every row is first laid out at its widest (all ids present, text padded); a byte mask
-    then drops the data of NULL columns and the padding of short text, and one boolean
-    index packs the variable-length tuples back to back.
+    Every row is laid out at its widest (all ids present, text padded) from the template
+    of its layout; the layout's byte mask then drops the data of NULL columns and the
+    padding of short text, and one boolean index packs the tuples back to back.
     """
     n = len(chunk["id"])
-    record = np.zeros(n, dtype=_EVENT_RECORD)
-    record["fields"] = len(EVENT_COLUMNS)
-    for name in ("id", "listener", "track", "episode", "played", "playlist"):
-        record[f"{name}_len"] = 8
-    record["ms_len"] = 4
-    record["skipped_len"] = 1
+    nulls = (
+        (chunk["track_id"] == NULL_INT) * 1
+        + (chunk["episode_id"] == NULL_INT) * 2
+        + (chunk["playlist_id"] == NULL_INT) * 4
+    )
+    layout = chunk["device"] + len(DEVICES) * (chunk["context"] + len(CONTEXTS) * nulls)
+    record = _LAYOUT_TEMPLATE[layout]
     record["id"] = chunk["id"]
     record["listener"] = chunk["listener_id"]
+    record["track"] = chunk["track_id"]  # NULL rows' bytes are dropped by the mask
+    record["episode"] = chunk["episode_id"]
     record["played"] = (chunk["played_at"] - EPOCH_2000) * 1_000_000
     record["ms"] = chunk["ms_played"]
     record["skipped"] = chunk["skipped"]
-    device_len = np.strings.str_len(DEVICES)[chunk["device"]]
-    context_len = np.strings.str_len(CONTEXTS)[chunk["context"]]
-    record["device_len"] = device_len
-    record["device"] = DEVICES.astype(f"S{_DEVICE_WIDTH}")[chunk["device"]]
-    record["context_len"] = context_len
-    record["context"] = CONTEXTS.astype(f"S{_CONTEXT_WIDTH}")[chunk["context"]]
+    record["playlist"] = chunk["playlist_id"]
     raw = record.view(np.uint8).reshape(n, _EVENT_RECORD.itemsize)
-    keep = np.ones(raw.shape, dtype=bool)
-    for name, column in (("track", "track_id"), ("episode", "episode_id"), ("playlist", "playlist_id")):
-        values = chunk[column]
-        null = values == NULL_INT
-        record[name] = np.where(null, 0, values)
-        record[f"{name}_len"][null] = -1
-        offset = _EVENT_RECORD.fields[name][1]
-        keep[null, offset : offset + 8] = False
-    for name, length, width in (
-        ("device", device_len, _DEVICE_WIDTH),
-        ("context", context_len, _CONTEXT_WIDTH),
-    ):
-        offset = _EVENT_RECORD.fields[name][1]
-        keep[:, offset : offset + width] = np.arange(width) < length[:, None]
-    return memoryview(raw[keep])
+    return memoryview(raw[_LAYOUT_KEEP[layout]])
 
 
 def _sqlite_event_columns(chunk: dict[str, np.ndarray]) -> list[list[Any]]:
@@ -387,33 +404,35 @@ def reset_sequences(connection, model_list: Sequence[type[models.Model]]) -> Non
             cursor.execute(statement)
 
 
-def _pg_foreign_keys(cursor, tables: Sequence[str]) -> list[tuple[str, str, str]]:
+def _pg_constraints(cursor, tables: Sequence[str], kind: str) -> list[tuple[str, str, str]]:
+    """(table, name, definition) of the constraints of one kind ('f' foreign key, 'u' unique)."""
     cursor.execute(
         """
         SELECT rel.relname, con.conname, pg_get_constraintdef(con.oid)
         FROM pg_constraint con JOIN pg_class rel ON rel.oid = con.conrelid
-        WHERE con.contype = 'f' AND rel.relname = ANY(%s)
+        WHERE con.contype = %s AND rel.relname = ANY(%s)
           AND rel.relnamespace = current_schema()::regnamespace
         ORDER BY rel.relname, con.conname
         """,
-        [list(tables)],
+        [kind, list(tables)],
     )
     return list(cursor.fetchall())
 
 
-def _pg_plain_indexes(cursor, table: str) -> list[tuple[str, str]]:
-    # Indexes that back no constraint (not the primary key, not a unique constraint).
+def _pg_plain_indexes(cursor, tables: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(table, name, definition) of the indexes that back no constraint (not the primary
+    key, not a unique constraint; Django's partial unique constraints are such indexes)."""
     cursor.execute(
         """
-        SELECT idx.relname, pg_get_indexdef(i.indexrelid)
+        SELECT rel.relname, idx.relname, pg_get_indexdef(i.indexrelid)
         FROM pg_index i
         JOIN pg_class idx ON idx.oid = i.indexrelid
         JOIN pg_class rel ON rel.oid = i.indrelid
-        WHERE rel.relname = %s AND rel.relnamespace = current_schema()::regnamespace
+        WHERE rel.relname = ANY(%s) AND rel.relnamespace = current_schema()::regnamespace
           AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
-        ORDER BY idx.relname
+        ORDER BY rel.relname, idx.relname
         """,
-        [table],
+        [list(tables)],
     )
     return list(cursor.fetchall())
 
@@ -423,10 +442,11 @@ class BulkLoadMode:
 
     PostgreSQL: the foreign keys of `fk_tables` are dropped (each would queue one
     deferred trigger event per loaded row) and re-added afterwards, which validates all
-    rows in one join per key; the plain indexes of `index_tables` are dropped and rebuilt
-    from their own definitions (a sorted build beats millions of random inserts). Both
-    happen inside the caller's transaction, so a failure restores them by rolling back.
-    SQLite: no fsync and a large page cache during the load, then ANALYZE.
+    rows in one join per key. The plain indexes and unique constraints of
+    `index_tables` are dropped and rebuilt from their own definitions after the load (a
+    sorted build beats millions of random inserts; a rebuilt unique index checks every
+    row). All of it happens inside the caller's transaction, so a failure brings them
+    back by rolling back. SQLite: no fsync and a large page cache during the load.
     """
 
     def __init__(
@@ -436,12 +456,13 @@ class BulkLoadMode:
         self.fk_tables = list(fk_tables)
         self.index_tables = list(index_tables)
         self._foreign_keys: list[tuple[str, str, str]] = []
+        self._uniques: list[tuple[str, str, str]] = []
         self._indexes: list[tuple[str, str, str]] = []
         self._pragmas: dict[str, int] = {}
 
     @property
     def dropped_indexes(self) -> list[str]:
-        return [name for _, name, _ in self._indexes]
+        return [name for _, name, _ in self._indexes + self._uniques]
 
     def begin(self) -> None:
         quote = self.connection.ops.quote_name
@@ -460,20 +481,24 @@ class BulkLoadMode:
                     cursor.execute("PRAGMA synchronous = OFF")
                     cursor.execute("PRAGMA temp_store = MEMORY")
                 return
-            self._foreign_keys = _pg_foreign_keys(cursor, self.fk_tables)
-            self._indexes = [(t, *ix) for t in self.index_tables for ix in _pg_plain_indexes(cursor, t)]
-            for table, name, _ in self._foreign_keys:
+            self._foreign_keys = _pg_constraints(cursor, self.fk_tables, "f")
+            if self.index_tables:
+                self._uniques = _pg_constraints(cursor, self.index_tables, "u")
+                self._indexes = _pg_plain_indexes(cursor, self.index_tables)
+            for table, name, _ in self._foreign_keys + self._uniques:
                 cursor.execute(f"ALTER TABLE {quote(table)} DROP CONSTRAINT {quote(name)}")
             for _, name, _ in self._indexes:
                 cursor.execute(f"DROP INDEX {quote(name)}")
 
     def rebuild_indexes(self) -> None:
-        if not self._indexes:
-            return
+        quote = self.connection.ops.quote_name
         with self.connection.cursor() as cursor:
-            cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            # Sorts of ten million keys fit in memory instead of spilling to disk.
+            cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
             for _, _, definition in self._indexes:
                 cursor.execute(definition)
+            for table, name, definition in self._uniques:
+                cursor.execute(f"ALTER TABLE {quote(table)} ADD CONSTRAINT {quote(name)} {definition}")
 
     def restore_foreign_keys(self) -> None:
         quote = self.connection.ops.quote_name

@@ -99,7 +99,8 @@ def flushed_models() -> list[type[models.Model]]:
     return found
 
 
-# Below this many events, dropping and rebuilding the event indexes does not pay off.
+# From this many events on, PostgreSQL loads without secondary indexes and unique
+# constraints and rebuilds them afterwards (see benchmarks/seed.py for the figures).
 REBUILD_INDEXES_FROM = 1_000_000
 # Independent random streams per phase: changing one phase leaves the others' data alone.
 _CATALOG, _LISTENERS, _EXPERIMENTS, _BILLING, _PLAYLISTS, _EVENT_PLAN, _QUALITY = range(1, 8)
@@ -223,10 +224,11 @@ def seed_database(
         f"on {connection.vendor} ({connection.settings_dict['NAME']})."
     )
     event_table = ListeningEvent._meta.db_table
+    tables = [m._meta.db_table for m in SEEDED_MODELS]
     bulk = BulkLoadMode(
         connection,
-        fk_tables=[m._meta.db_table for m in SEEDED_MODELS] if postgres else (),
-        index_tables=[event_table] if postgres and config.events >= rebuild_indexes_from else (),
+        fk_tables=tables if postgres else (),
+        index_tables=tables if postgres and config.events >= rebuild_indexes_from else (),
     )
 
     def load(rows_list: list[Rows], phase) -> None:
@@ -280,7 +282,7 @@ def seed_database(
                     load(rows, phase)
                 reset_sequences(connection, SEEDED_MODELS)
             if bulk.dropped_indexes:
-                with reporter.phase("event indexes", len(bulk.dropped_indexes), "indexes") as phase:
+                with reporter.phase("indexes", len(bulk.dropped_indexes), "indexes") as phase:
                     bulk.rebuild_indexes()
                     phase.advance(len(bulk.dropped_indexes))
             if postgres:

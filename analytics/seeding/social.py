@@ -214,11 +214,15 @@ class SocialCollector:
 
     @staticmethod
     def _pairs(key: np.ndarray, at: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Per distinct key: the key, its first instant, and the sum of weights."""
-        order = np.lexsort((at, key))
-        key, at, weight = key[order], at[order], weight[order]
-        unique, first, counts = np.unique(key, return_index=True, return_counts=True)
-        sums = np.add.reduceat(weight, first) if len(first) else weight[:0]
+        """Per distinct key: the key, its first instant, the sum of weights and the count.
+
+        The chunk is ordered by listener and time, so a key's first occurrence (which
+        `np.unique` reports, its sort being stable) is its earliest play.
+        """
+        unique, first, inverse, counts = np.unique(
+            key, return_index=True, return_inverse=True, return_counts=True
+        )
+        sums = np.bincount(inverse, weights=weight, minlength=len(unique)).astype(np.int64)
         return unique, at[first], sums, counts
 
     def collect(self, chunk: dict[str, np.ndarray], number: int) -> None:
