@@ -243,8 +243,12 @@ def _options(kpi: Kpi, columns: list[Column], dataset_count: int) -> dict[str, A
     value_axis, category_axis = ("x", "y") if horizontal else ("y", "x")
     unit = columns[0].unit if columns else kpi.unit
     options["interaction"] = {"mode": "index", "intersect": False}
+    category_scale: dict[str, Any] = {"stacked": stacked, "grid": {"display": False}}
+    if not horizontal:
+        # Long series (a year of days) keep level, readable date labels.
+        category_scale["ticks"] = {"autoSkip": True, "maxRotation": 0, "maxTicksLimit": 12}
     options["scales"] = {
-        category_axis: {"stacked": stacked, "grid": {"display": False}},
+        category_axis: category_scale,
         value_axis: {
             "stacked": stacked,
             "beginAtZero": True,

@@ -17,12 +17,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.management import call_command, get_commands
 from django.core.servers.basehttp import WSGIServer
-from django.db import connection
 from django.test import override_settings
 from django.test.testcases import LiveServerThread
 from django.utils import timezone
+from django.utils.csp import CSP
 from pytest_django.live_server_helper import LiveServer
 
 from analytics.kpis.registry import FAMILIES
@@ -46,6 +47,20 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PASSWORD = "browser-pw-123"
+# A strict policy for every page: scripts from files only, never inline. (unfold's
+# Alpine.js needs 'unsafe-eval'; its theme colours are an inline <style>.) A violation
+# is a console error, which fails the test.
+STRICT_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.UNSAFE_EVAL],
+    "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+}
+CSP_MIDDLEWARE = "django.middleware.csp.ContentSecurityPolicyMiddleware"
 
 pytestmark = [
     pytest.mark.browser,
@@ -74,9 +89,10 @@ CARDS_DRAWN = """
 
 
 class _OneRequestAtATime(WSGIServer):
-    """The live server without threads: the SQLite test database lives in memory on one
-    connection that the server's threads would share, and the page fetches its charts
-    in parallel."""
+    """The live server without request threads. On SQLite the test database lives in
+    memory on one connection that the threads would share while the page fetches its
+    charts in parallel; on PostgreSQL a request thread still holding its connection
+    when the server stops keeps the test database from being dropped."""
 
     def __init__(self, *args, connections_override=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -93,9 +109,14 @@ def live_server(request):
     address = (
         request.config.getvalue("liveserver") or os.getenv("DJANGO_LIVE_TEST_SERVER_ADDRESS") or "localhost"
     )
-    with override_settings(SECURE_SSL_REDIRECT=False), pytest.MonkeyPatch.context() as patch:
-        if connection.vendor == "sqlite":
-            patch.setattr(LiveServerThread, "server_class", _OneRequestAtATime)
+    # The middleware list is read at start too: add Django's CSP middleware for the
+    # policy `browser_settings` sets.
+    middleware = [m for m in django_settings.MIDDLEWARE if m != CSP_MIDDLEWARE] + [CSP_MIDDLEWARE]
+    with (
+        override_settings(SECURE_SSL_REDIRECT=False, MIDDLEWARE=middleware),
+        pytest.MonkeyPatch.context() as patch,
+    ):
+        patch.setattr(LiveServerThread, "server_class", _OneRequestAtATime)
         server = LiveServer(address)
     yield server
     server.stop()
@@ -115,13 +136,11 @@ def chromium():
 
 
 @pytest.fixture
-def browser_settings(settings, plain_static, monkeypatch):
+def browser_settings(settings, plain_static):
     # Plain HTTP on the live server: cookies without the Secure flag.
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
-    # Playwright's sync API runs an event loop in this thread; the ORM calls made
-    # here afterwards (fixture teardown) are not inside it.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    settings.SECURE_CSP = STRICT_CSP
 
 
 def _seed() -> str:
@@ -179,11 +198,16 @@ def _cards_drawn(page, path: str, errors: list[str]) -> list[dict]:
     return cards
 
 
-def test_browser_kpi_pages_draw_every_chart_in_light_and_dark(
-    chromium, live_server, browser_settings, django_user_model, tmp_path
-):
+@pytest.fixture
+def seeded_site(browser_settings, django_user_model) -> str:
+    """The data and the login, made before Playwright starts: its event loop must not
+    run while the ORM opens connections in this thread."""
     django_user_model.objects.create_superuser("boss", "boss@example.com", PASSWORD)
-    source = _seed()
+    return _seed()
+
+
+def test_browser_kpi_pages_draw_every_chart_in_light_and_dark(live_server, seeded_site, chromium, tmp_path):
+    source = seeded_site
     base = live_server.url
     page = chromium.new_page(viewport={"width": 1440, "height": 1000})
     errors: list[str] = []
@@ -214,7 +238,8 @@ def test_browser_kpi_pages_draw_every_chart_in_light_and_dark(
     drawn = {}
     for family in FAMILIES:
         path = f"/admin/kpis/{family}/"
-        page.goto(base + path)
+        response = page.goto(base + path)
+        assert "script-src 'self' 'unsafe-eval'" in response.headers["content-security-policy"]
         drawn[family] = _cards_drawn(page, path, errors)
         page.screenshot(path=tmp_path / f"{family}-light.png", full_page=True)
 
