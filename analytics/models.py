@@ -180,73 +180,87 @@ class RollupState(models.Model):
         return f"{self.module} up to event #{self.last_event_id}"
 
 
-class ListenerDay(models.Model):
-    """Grain: one row per (day, listener) with at least one event that day.
+class PreviousActivity(models.IntegerChoices):
+    """Where a listener's previous active day lies, seen from an active day's month."""
 
-    `devices` is a bit set of the devices used that day (see `analytics.rollups.DEVICE_BITS`);
-    `country` and `signup_month` (local month of sign-up) are the listener's when the day
-    was refreshed.
+    SAME_MONTH = 0, "Earlier this month"
+    PREVIOUS_MONTH = 1, "Previous month"
+    EARLIER = 2, "Before the previous month"
+    NEVER = 3, "Never (first listening day)"
+
+
+class SignupMonth(models.IntegerChoices):
+    """When a listener signed up, seen from an active day's month."""
+
+    THIS_MONTH = 0, "This month"
+    BEFORE = 1, "Before this month"
+    AFTER = 2, "After this month"
+
+
+class ActivityDay(models.Model):
+    """Grain: (day, country, gap, previous, signup): active listeners of the day, counted
+    by how they were active before.
+
+    `gap` = days since the listener's previous active day, 28 for 28 or more, 0 when it
+    never played before (its first listening day). `previous` and `signup` place the
+    previous active day and the sign-up relative to the day's calendar month. Exact rolling
+    windows, MAU, lifecycle and new listeners all add up from these counts, so no per-
+    listener rows are kept (with about one play per listener-day they would be as large
+    as the events).
     """
 
     day = models.DateField()
-    listener_id = models.BigIntegerField()
     country = models.CharField(max_length=2)
-    signup_month = models.DateField()
-    devices = models.PositiveSmallIntegerField()
-    events = models.PositiveIntegerField()
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["day", "listener_id"], name="listenerday_unique")]
-        indexes = [models.Index(fields=["listener_id", "day"], name="listenerday_listener_day")]
-
-    def __str__(self) -> str:
-        return f"Listener {self.listener_id} on {self.day}"
-
-
-class ListenerFirstDay(models.Model):
-    """Grain: one row per listener who ever played anything: the local day of the first event."""
-
-    listener_id = models.BigIntegerField(primary_key=True)
-    first_day = models.DateField()
-    country = models.CharField(max_length=2)
-
-    class Meta:
-        indexes = [models.Index(fields=["first_day", "country"], name="firstday_day_country")]
-
-    def __str__(self) -> str:
-        return f"Listener {self.listener_id} first played on {self.first_day}"
-
-
-class NewListenersDay(models.Model):
-    """Grain: (day, country): listeners whose first event fell on that day.
-    `country = ""` rows hold the all-countries total."""
-
-    day = models.DateField()
-    country = models.CharField(max_length=2, blank=True)
+    gap = models.PositiveSmallIntegerField()
+    previous = models.PositiveSmallIntegerField(choices=PreviousActivity.choices)
+    signup = models.PositiveSmallIntegerField(choices=SignupMonth.choices)
     listeners = models.PositiveIntegerField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["day", "country"], name="newlistenersday_unique")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "country", "gap", "previous", "signup"], name="activityday_unique"
+            ),
+            models.CheckConstraint(condition=Q(gap__gte=0, gap__lte=28), name="activityday_gap_0_28"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.listeners} new on {self.day} {self.country or 'all'}"
+        return f"{self.day} {self.country} gap {self.gap}: {self.listeners}"
+
+
+class CohortDay(models.Model):
+    """Grain: (day, country, cohort): listeners whose first activity of the day's month falls
+    on that day, by sign-up month (summed per month into `CohortActivity`)."""
+
+    day = models.DateField()
+    country = models.CharField(max_length=2)
+    cohort = models.DateField()
+    listeners = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "country", "cohort"], name="cohortday_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.country} cohort {self.cohort:%Y-%m}: {self.listeners}"
 
 
 class ActiveListenersDay(models.Model):
-    """Grain: (day, country, device): exact distinct active listeners on the day (DAU), over
-    `[day-6, day]` (WAU) and over `[day-27, day]` (R28).
+    """Grain: (day, country, device): distinct active listeners on the day (DAU); for
+    device "" (all devices) also over `[day-6, day]` (WAU), over `[day-27, day]` (R28) and
+    the listeners whose first listening day it is (`new`).
 
-    `country = ""` is all countries and `device = ""` all devices; a listener has one
-    country, so per-country rows add up to the total, but not per-device rows (a listener
-    may use several devices). Rows exist where any of the three is non-zero.
+    `country = ""` rows hold the all-countries totals (a listener has one country, so the
+    per-country rows add up to them). Per-device rows hold DAU only: a listener uses
+    several devices, and rolling windows per device are not kept.
     """
 
     day = models.DateField()
     country = models.CharField(max_length=2, blank=True)
     device = models.CharField(max_length=8, blank=True)
     dau = models.PositiveIntegerField()
-    wau = models.PositiveIntegerField()
-    r28 = models.PositiveIntegerField()
+    wau = models.PositiveIntegerField(null=True)
+    r28 = models.PositiveIntegerField(null=True)
+    new = models.PositiveIntegerField(null=True)
 
     class Meta:
         constraints = [
@@ -258,59 +272,26 @@ class ActiveListenersDay(models.Model):
         return f"{self.day} {self.country or 'all'} {self.device or 'all'}: {self.dau}"
 
 
-class ListenerMonth(models.Model):
-    """Grain: (month, listener) for every listener active in the month (first day of the
-    month); `devices` is the bit set of devices used in the month, `signup_month` the local
-    month the listener signed up in."""
+class ActivityMonth(models.Model):
+    """Grain: (month, country): calendar MAU and the lifecycle of the month's listeners:
+    new (signed up in the month), returning (also active the month before, not new),
+    resurrecting (not active the month before, signed up before the month) and `both`
+    (active in the month and the month before, new ones included: dormant(m) =
+    MAU(m-1) - both(m))."""
 
     month = models.DateField()
-    listener_id = models.BigIntegerField()
     country = models.CharField(max_length=2)
-    signup_month = models.DateField()
-    devices = models.PositiveSmallIntegerField()
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["month", "listener_id"], name="listenermonth_unique")]
-        indexes = [models.Index(fields=["listener_id", "month"], name="listenermonth_listener_month")]
-
-    def __str__(self) -> str:
-        return f"Listener {self.listener_id} in {self.month:%Y-%m}"
-
-
-class ActiveListenersMonth(models.Model):
-    """Grain: (month, country, device): calendar MAU, distinct listeners with an event in
-    the month. `""` means all countries / all devices, as in `ActiveListenersDay`."""
-
-    month = models.DateField()
-    country = models.CharField(max_length=2, blank=True)
-    device = models.CharField(max_length=8, blank=True)
     mau = models.PositiveIntegerField()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["month", "country", "device"], name="activelistenersmonth_unique")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.month:%Y-%m} {self.country or 'all'} {self.device or 'all'}: {self.mau}"
-
-
-class LifecycleMonth(models.Model):
-    """Grain: (month, country): lifecycle of the month's listeners against the month before
-    (new, returning, resurrecting; dormant stored as a positive count)."""
-
-    month = models.DateField()
-    country = models.CharField(max_length=2)
     new = models.PositiveIntegerField()
     returning = models.PositiveIntegerField()
     resurrecting = models.PositiveIntegerField()
-    dormant = models.PositiveIntegerField()
+    both = models.PositiveIntegerField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["month", "country"], name="lifecyclemonth_unique")]
+        constraints = [models.UniqueConstraint(fields=["month", "country"], name="activitymonth_unique")]
 
     def __str__(self) -> str:
-        return f"Lifecycle {self.month:%Y-%m} {self.country}"
+        return f"{self.month:%Y-%m} {self.country}: {self.mau}"
 
 
 class CohortSize(models.Model):
@@ -351,9 +332,9 @@ class ListeningDay(models.Model):
     and milliseconds played, summed over every dimension *not* in `grouping`.
 
     `grouping` is a bit set of the dimensions kept (see `analytics.rollups.Dim`); the other
-    dimension columns hold "" / 0. Only some groupings are stored (all sets of at most two
-    dimensions plus the finest cubes), so a query reads the smallest stored grouping that
-    holds every dimension it groups or filters by. `plan_id = 0` is the free tier or no
+    dimension columns hold "" / 0. Only some groupings are stored (every set of at most
+    two dimensions, and all four but the hour together), so a query reads the smallest
+    stored grouping that holds every dimension it groups or filters by. `plan_id = 0` is the free tier or no
     active subscription at `played_at`; `genre_id = 0` a podcast episode; `hour` the local
     hour of `played_at`.
     """

@@ -5,7 +5,8 @@ computes the same table from the raw events. Conventions shared by every KPI her
 days are local days of the reporting time zone; a series has one row per bucket
 (`period`, the ISO date of the bucket's first day), zero-filled; buckets that lie wholly
 after `today` have empty (None) values rather than zeros, since nothing is known yet.
-Country and region filters select listeners by their country, device selects events.
+Country and region filters select listeners by their country; device (DAU only) selects
+the listeners who played on that device.
 """
 
 from __future__ import annotations
@@ -25,17 +26,13 @@ from analytics.kpis._time import (
     series_buckets,
 )
 from analytics.kpis.registry import Column, KpiResult, kpi, reference
-from analytics.models import (
-    ActiveListenersDay,
-    ActiveListenersMonth,
-    LifecycleMonth,
-    ListeningEvent,
-    NewListenersDay,
-)
+from analytics.models import ActiveListenersDay, ActivityMonth, ListeningEvent
 from analytics.rollups.dims import country_scope
 from analytics.rollups.facts import events_between, local_day
 
-AUDIENCE_FILTERS = ("country", "region", "device")
+# Device narrows DAU only: rolling windows and months count listeners, who use several
+# devices, and are kept for all devices together.
+AUDIENCE_FILTERS = ("country", "region")
 PERIOD = Column("period", "Period", "date")
 WEEK, MONTH_DAYS = 7, 28
 
@@ -129,7 +126,7 @@ def _range_for(start: date, end: date, today: date) -> tuple[date, date]:
     chart="line",
     x="period",
     y=("dau",),
-    filters=(*AUDIENCE_FILTERS, "grain"),
+    filters=(*AUDIENCE_FILTERS, "device", "grain"),
     headline="dau",
 )
 def dau(*, start: date, end: date, today: date, grain: str = "day", **filters) -> KpiResult:
@@ -194,10 +191,11 @@ def active_28d_raw(*, start: date, end: date, today: date, grain: str = "day", *
 # --- Calendar months: MAU and stickiness ------------------------------------------------
 
 
-def _mau_per_month(first: date, last: date, *, country=None, region=None, device=None) -> dict[date, int]:
+def _mau_per_month(first: date, last: date, *, country=None, region=None) -> dict[date, int]:
     countries = country_scope(country, region)
-    rows = ActiveListenersMonth.objects.filter(month__gte=first, month__lte=last, device=device or "")
-    rows = rows.filter(country="") if countries is None else rows.filter(country__in=countries)
+    rows = ActivityMonth.objects.filter(month__gte=first, month__lte=last)
+    if countries is not None:
+        rows = rows.filter(country__in=countries)
     return {row["month"]: row["n"] for row in rows.values("month").annotate(n=Sum("mau")).order_by()}
 
 
@@ -349,13 +347,13 @@ def new_listeners(
     day, as Amplitude counts new users); cumulative = every listener whose first event is
     before the bucket's end."""
     countries = country_scope(country, region)
-    rows = NewListenersDay.objects.filter(day__lt=min(end, today + timedelta(days=1)))
+    rows = ActiveListenersDay.objects.filter(device="", day__lt=min(end, today + timedelta(days=1)))
     rows = rows.filter(country="") if countries is None else rows.filter(country__in=countries)
     per_day = {
         row["day"]: row["n"]
-        for row in rows.filter(day__gte=start).values("day").annotate(n=Sum("listeners")).order_by()
+        for row in rows.filter(day__gte=start).values("day").annotate(n=Sum("new")).order_by()
     }
-    before = rows.filter(day__lt=start).aggregate(n=Sum("listeners"))["n"] or 0
+    before = rows.filter(day__lt=start).aggregate(n=Sum("new"))["n"] or 0
     return _new_listeners(per_day, before, start, end, today, grain)
 
 
@@ -421,11 +419,25 @@ def lifecycle(*, start: date, end: date, today: date, country=None, region=None)
     before m) and dormant (active in m-1, not in m; shown negative)."""
     countries = country_scope(country, region)
     spans = months(start, end)
-    rows = LifecycleMonth.objects.filter(month__gte=spans[0], month__lte=spans[-1])
+    rows = ActivityMonth.objects.filter(month__gte=add_months(spans[0], -1), month__lte=spans[-1])
     if countries is not None:
         rows = rows.filter(country__in=countries)
-    sums = rows.values("month").annotate(**{key: Sum(key) for key in LIFECYCLE}).order_by()
-    per_month = {row["month"]: {key: row[key] for key in LIFECYCLE} for row in sums}
+    sums = {
+        row["month"]: row
+        for row in rows.values("month")
+        .annotate(**{key: Sum(key) for key in ("mau", "new", "returning", "resurrecting", "both")})
+        .order_by()
+    }
+    per_month = {}
+    for month in spans:
+        current, previous = sums.get(month, {}), sums.get(add_months(month, -1), {})
+        per_month[month] = {
+            "new": current.get("new", 0),
+            "returning": current.get("returning", 0),
+            "resurrecting": current.get("resurrecting", 0),
+            # Active last month and not this month.
+            "dormant": previous.get("mau", 0) - current.get("both", 0),
+        }
     return _lifecycle(per_month, start, end, today)
 
 

@@ -7,10 +7,12 @@
 - `since`: also rebuild every day from that date on; `full`: empty and rebuild it all
   (also done by itself when the reporting time zone changed since the last refresh);
 - idempotent: each day's rows are deleted and rebuilt from the events, so a re-run writes
-  the same rows; one transaction per day (per month for the monthly tables);
+  the same rows; one transaction per day, or per calendar month of consecutive days
+  when many days are rebuilt (--full, --since), and per month for the monthly tables;
 - what a day feeds is rebuilt with it: the rolling 7/28-day windows of the 27 days after
   it, the sessions of the day before and after (sessions cross midnight and belong to the
-  day they start), its month's MAU, lifecycle and cohorts, and next month's lifecycle.
+  day they start), its month's MAU, lifecycle and cohorts, and the next active day of each
+  of its listeners (whose "previous activity" a late event changes).
 
 Deleting events or editing a listener's country or sign-up date is not seen by an
 incremental refresh; run `refresh_rollups --full` (or `--since`) after such edits.
@@ -22,23 +24,19 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
-from analytics.kpis._time import add_months, days, local_date, month_chunks, month_start
+from analytics.kpis._time import days, local_date, month_chunks, month_start
 from analytics.models import (
     ActiveListenersDay,
-    ActiveListenersMonth,
+    ActivityDay,
+    ActivityMonth,
     CohortActivity,
+    CohortDay,
     CohortSize,
-    LifecycleMonth,
-    ListenerDay,
-    ListenerFirstDay,
-    ListenerMonth,
     ListeningDay,
     ListeningEvent,
-    NewListenersDay,
     PlaylistRunDay,
     RollupState,
     SessionDay,
@@ -46,19 +44,14 @@ from analytics.models import (
 from analytics.rollups import _sql
 from analytics.rollups.dims import DEVICE_BITS, STORED_GROUPINGS, Dim, grouping_for
 from analytics.rollups.facts import (
-    build_listener_days,
+    build_activity,
+    build_device_days,
     build_listening_days,
-    build_new_listeners,
     local_day,
-    update_first_days,
+    next_active_days,
+    subscriptions_overlap,
 )
-from analytics.rollups.monthly import (
-    build_active_month,
-    build_cohort_activity,
-    build_cohort_sizes,
-    build_lifecycle,
-    build_listener_months,
-)
+from analytics.rollups.monthly import build_activity_month, build_cohort_activity, build_cohort_sizes
 from analytics.rollups.sessions import SESSION_GAP_MS, write_sessions
 from analytics.rollups.windows import R28_DAYS, build_active_days
 
@@ -75,21 +68,16 @@ __all__ = [
 
 MODULE = "analytics"
 ROLLUP_MODELS = (
-    ListenerDay,
-    ListenerFirstDay,
-    NewListenersDay,
+    ActivityDay,
+    CohortDay,
     ActiveListenersDay,
-    ListenerMonth,
-    ActiveListenersMonth,
-    LifecycleMonth,
+    ActivityMonth,
     CohortSize,
     CohortActivity,
     ListeningDay,
     SessionDay,
     PlaylistRunDay,
 )
-# A month touched on this many days or more is rebuilt whole rather than per listener.
-WHOLE_MONTH_DAYS = 8
 
 Progress = Callable[[str, int, int], None]
 
@@ -115,7 +103,7 @@ def refresh(
             max_id=Max("id"), first=Min("played_at"), latest=Max("played_at"), max_ms=Max("ms_played")
         )
         state = RollupState(module=MODULE)
-        with transaction.atomic():
+        with _sql.atomic():
             _sql.truncate(ROLLUP_MODELS)
     else:
         scope = events.filter(id__gt=state.last_event_id).aggregate(
@@ -148,21 +136,28 @@ def refresh(
             wanted.update(days(max(since, first_day), last_day + timedelta(days=1)))
         event_days = sorted(wanted)
 
+    # Days whose listeners' previous activity may have changed: for an event that arrived
+    # late, the next active day of each of its listeners (a full rebuild redoes them all).
+    activity_days = set(event_days)
+    if not full:
+        for lo, hi in _runs(event_days):
+            if hi <= last_day:
+                activity_days |= next_active_days(lo, hi)
+    activity_days = {day for day in activity_days if day <= last_day}
+
     # 1. Day facts straight from the events: one transaction per day, or per calendar
     #    month of consecutive days when many days are rebuilt (a commit per day would
     #    dominate a full rebuild); a day is never half-written either way.
-    day_chunks = month_chunks(event_days)
-    new_listener_days: set[date] = set()
+    day_chunks = month_chunks(sorted(activity_days))
+    join_plans = bool(day_chunks) and not subscriptions_overlap()
     for n, (lo, hi) in enumerate(day_chunks, 1):
-        with transaction.atomic():
-            written["ListenerDay"] += build_listener_days(lo, hi)
-            written["ListeningDay"] += build_listening_days(lo, hi)
-            changed, rows = update_first_days(lo, hi)
-            new_listener_days |= changed
-            written["ListenerFirstDay"] += rows
+        with _sql.atomic():
+            activity, cohorts = build_activity(lo, hi)
+            written["ActivityDay"] += activity
+            written["CohortDay"] += cohorts
+            written["ActiveListenersDay"] += build_device_days(lo, hi)
+            written["ListeningDay"] += build_listening_days(lo, hi, join_plans=join_plans)
         report("listening days", n, len(day_chunks))
-    with transaction.atomic():
-        written["NewListenersDay"] += build_new_listeners(None if full else new_listener_days)
 
     # 2. Sessions, which cross midnight: the neighbouring days may change too.
     session_days = set(event_days)
@@ -177,7 +172,7 @@ def refresh(
 
     # 3. Rolling windows: a day counts in the 7 and 28 days that follow it.
     window_days: set[date] = set()
-    for day in event_days:
+    for day in activity_days:
         window_days.update(days(day, min(day + timedelta(days=R28_DAYS), horizon + timedelta(days=1))))
     if state.active_through and not full:
         window_days.update(days(state.active_through + timedelta(days=1), horizon + timedelta(days=1)))
@@ -186,33 +181,14 @@ def refresh(
         written["ActiveListenersDay"] += build_active_days(lo, hi)
         report("active listeners", n, len(segments))
 
-    # 4. Months: listener months, MAU and cohorts of every touched month, then lifecycle
-    #    of those months and of the month after (its dormant listeners).
-    touched: dict[date, list[date]] = {}
-    for day in event_days:
-        touched.setdefault(month_start(day), []).append(day)
-    last_month = month_start(horizon)
-    lifecycle_months = set(touched) | {add_months(m, 1) for m in touched}
-    if state.active_through and not full and horizon > state.active_through:
-        # Days that became "past" since the last refresh: their months' lifecycle too.
-        month = month_start(state.active_through + timedelta(days=1))
-        while month <= last_month:
-            lifecycle_months.add(month)
-            month = add_months(month, 1)
-    lifecycle_months = {m for m in lifecycle_months if m <= last_month}
-    for n, (month, month_days) in enumerate(sorted(touched.items()), 1):
-        with transaction.atomic():
-            partial = not full and len(month_days) < WHOLE_MONTH_DAYS
-            written["ListenerMonth"] += build_listener_months(
-                month, touched_days=month_days if partial else None
-            )
-            written["ActiveListenersMonth"] += build_active_month(month)
+    # 4. Months of every rebuilt day: MAU, lifecycle and cohort activity.
+    months = sorted({month_start(day) for day in activity_days})
+    for n, month in enumerate(months, 1):
+        with _sql.atomic():
+            written["ActivityMonth"] += build_activity_month(month)
             written["CohortActivity"] += build_cohort_activity(month)
-        report("months", n, len(touched))
-    for month in sorted(lifecycle_months):
-        with transaction.atomic():
-            written["LifecycleMonth"] += build_lifecycle(month)
-    with transaction.atomic():
+        report("months", n, len(months))
+    with _sql.atomic():
         written["CohortSize"] += build_cohort_sizes()
 
     _save_state(state, max_id=max_id, latest=latest, max_ms=max_ms, first_day=first_day, horizon=horizon)

@@ -35,15 +35,11 @@ DIM_COLUMNS: dict[Dim, tuple[str, str]] = {
 FINEST = int(Dim.COUNTRY | Dim.DEVICE | Dim.PLAN | Dim.GENRE | Dim.HOUR)
 NO_HOUR = FINEST & ~int(Dim.HOUR)
 
-# Every set of at most two dimensions is stored (each is small: at most a few hundred
-# rows a day), plus the finest cube without and with the hour for rarer combinations.
+# Every set of at most two dimensions is stored (each is small: at most about a thousand
+# rows a day), plus all four but the hour together for rarer combinations of filters. The
+# five together are not stored: with the hour they are about as many rows as events.
 STORED_GROUPINGS: tuple[int, ...] = tuple(
-    sorted(
-        {0}
-        | {int(dim) for dim in Dim}
-        | {int(a | b) for a, b in combinations(list(Dim), 2)}
-        | {NO_HOUR, FINEST}
-    )
+    sorted({0} | {int(dim) for dim in Dim} | {int(a | b) for a, b in combinations(list(Dim), 2)} | {NO_HOUR})
 )
 
 
@@ -53,7 +49,9 @@ def grouping_for(dims: Iterable[Dim]) -> int:
     for dim in dims:
         wanted |= int(dim)
     candidates = [g for g in STORED_GROUPINGS if g & wanted == wanted]
-    # Fewer kept dimensions means fewer rows; the finest cube always qualifies.
+    if not candidates:
+        raise ValueError("The hour of day combines with one other dimension at most.")
+    # Fewer kept dimensions means fewer rows.
     return min(candidates, key=lambda g: (g.bit_count(), g))
 
 

@@ -1,139 +1,81 @@
-"""Month-level listening rollups: listener months, calendar MAU, lifecycle and cohorts.
+"""Month-level listening rollups: MAU and lifecycle, cohort activity and cohort sizes.
 
-All of them derive from `ListenerDay` (never from the raw events) and are rewritten one
-calendar month at a time.
+MAU, lifecycle and cohort activity add up from the day-level facts (`ActivityDay`,
+`CohortDay`): a listener's first active day of a month is the one whose previous active
+day lies before the month, so counting those days counts each listener once.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
 from datetime import date
 
-from django.db.models import Count, DateField, F, Max
+from django.db.models import Count, DateField, Q, Sum
 from django.db.models.functions import TruncMonth
 
 from analytics.kpis._time import add_months, reporting_zone
 from analytics.models import (
-    ActiveListenersMonth,
+    ActivityDay,
+    ActivityMonth,
     CohortActivity,
+    CohortDay,
     CohortSize,
-    LifecycleMonth,
-    ListenerDay,
-    ListenerMonth,
+    PreviousActivity,
+    SignupMonth,
 )
 from analytics.rollups import _sql
-from analytics.rollups.dims import DEVICE_BITS
 from billing.models import Listener
 
-
-def _bit_or(field: str):
-    # A portable bitwise OR over rows: each bit is set in the result if any row has it.
-    total = None
-    for bit in DEVICE_BITS.values():
-        term = Max(F(field).bitand(bit))
-        total = term if total is None else total + term
-    return total
+FIRST_IN_MONTH = ~Q(previous=PreviousActivity.SAME_MONTH)
 
 
-def build_listener_months(month: date, *, touched_days: Iterable[date] | None = None) -> int:
-    """Rewrite `ListenerMonth` for `month`; with `touched_days`, only for the listeners
-    active on those days (the others' rows cannot have changed)."""
-    following = add_months(month, 1)
-    in_month = ListenerDay.objects.filter(day__gte=month, day__lt=following)
-    existing = ListenerMonth.objects.filter(month=month)
-    if touched_days is not None:
-        touched = ListenerDay.objects.filter(day__in=list(touched_days)).values("listener_id")
-        in_month = in_month.filter(listener_id__in=touched)
-        existing = existing.filter(listener_id__in=touched)
-    existing.delete()
-    per_listener = (
-        in_month.values("listener_id")
-        .annotate(c=Max("country"), s=Max("signup_month"), devs=_bit_or("devices"))
+def build_activity_month(month: date) -> int:
+    """MAU, new, returning, resurrecting and `both` of `month`, per country."""
+    ActivityMonth.objects.filter(month=month).delete()
+    per_country = (
+        ActivityDay.objects.filter(FIRST_IN_MONTH, day__gte=month, day__lt=add_months(month, 1))
+        .values("country")
+        .annotate(
+            mau=Sum("listeners"),
+            new=Sum("listeners", filter=Q(signup=SignupMonth.THIS_MONTH), default=0),
+            returning=Sum(
+                "listeners",
+                filter=Q(previous=PreviousActivity.PREVIOUS_MONTH) & ~Q(signup=SignupMonth.THIS_MONTH),
+                default=0,
+            ),
+            resurrecting=Sum(
+                "listeners",
+                filter=Q(
+                    previous__in=[PreviousActivity.EARLIER, PreviousActivity.NEVER], signup=SignupMonth.BEFORE
+                ),
+                default=0,
+            ),
+            both=Sum("listeners", filter=Q(previous=PreviousActivity.PREVIOUS_MONTH), default=0),
+        )
         .order_by()
     )
     return _sql.insert_from(
-        ListenerMonth,
-        ["month", "listener_id", "country", "signup_month", "devices"],
-        per_listener,
-        ["%s", "q.listener_id", "q.c", "q.s", "q.devs"],
+        ActivityMonth,
+        ["month", "country", "mau", "new", "returning", "resurrecting", "both"],
+        per_country,
+        ["%s", "q.country", "q.mau", "q.new", "q.returning", "q.resurrecting", "q.both"],
         [_sql.d(month)],
     )
-
-
-def build_active_month(month: date) -> int:
-    """Calendar MAU of `month` per country and device, with all-country totals."""
-    t = _sql.table(ListenerMonth)
-    device_counts = ", ".join(
-        f"SUM(CASE WHEN (devices & {bit}) > 0 THEN 1 ELSE 0 END)" for bit in DEVICE_BITS.values()
-    )
-    rows = _sql.fetchall(
-        f"SELECT country, COUNT(*), {device_counts} FROM {t} WHERE month = %s GROUP BY country",
-        [_sql.d(month)],
-    )
-    counts: dict[tuple[str, str], int] = defaultdict(int)
-    for country, total, *per_device in rows:
-        for c in (country, ""):
-            counts[(c, "")] += total
-            for device, n in zip(DEVICE_BITS, per_device, strict=True):
-                counts[(c, device)] += n
-    ActiveListenersMonth.objects.filter(month=month).delete()
-    ActiveListenersMonth.objects.bulk_create(
-        ActiveListenersMonth(month=month, country=country, device=device, mau=n)
-        for (country, device), n in sorted(counts.items())
-        if n
-    )
-    return sum(1 for n in counts.values() if n)
-
-
-def build_lifecycle(month: date) -> int:
-    """New, returning, resurrecting and dormant listeners of `month` against the month before.
-
-    new: signed up in m and active in m; returning: active in m and m-1 (not new);
-    resurrecting: active in m, not in m-1, signed up before m; dormant: active in m-1, not m.
-    """
-    previous = add_months(month, -1)
-    t = _sql.table(ListenerMonth)
-    m, p = _sql.d(month), _sql.d(previous)
-    rows = _sql.fetchall(
-        f"""
-        SELECT country,
-               SUM(CASE WHEN cur = 1 AND signup = %s THEN 1 ELSE 0 END),
-               SUM(CASE WHEN cur = 1 AND prev = 1 AND signup <> %s THEN 1 ELSE 0 END),
-               SUM(CASE WHEN cur = 1 AND prev = 0 AND signup < %s THEN 1 ELSE 0 END),
-               SUM(CASE WHEN cur = 0 AND prev = 1 THEN 1 ELSE 0 END)
-        FROM (
-            SELECT listener_id, MAX(country) AS country, MAX(signup_month) AS signup,
-                   MAX(CASE WHEN month = %s THEN 1 ELSE 0 END) AS cur,
-                   MAX(CASE WHEN month = %s THEN 1 ELSE 0 END) AS prev
-            FROM {t} WHERE month IN (%s, %s) GROUP BY listener_id
-        ) x
-        GROUP BY country
-        """,
-        [m, m, m, m, p, m, p],
-    )
-    LifecycleMonth.objects.filter(month=month).delete()
-    LifecycleMonth.objects.bulk_create(
-        LifecycleMonth(month=month, country=c, new=n, returning=r, resurrecting=s, dormant=d)
-        for c, n, r, s, d in sorted(rows)
-        if n or r or s or d
-    )
-    return len(rows)
 
 
 def build_cohort_activity(month: date) -> int:
+    """Listeners of each sign-up month active in `month`, per country."""
     CohortActivity.objects.filter(month=month).delete()
     per_cohort = (
-        ListenerMonth.objects.filter(month=month)
-        .values("signup_month", "country")
-        .annotate(n=Count("listener_id"))
+        CohortDay.objects.filter(day__gte=month, day__lt=add_months(month, 1))
+        .values("cohort", "country")
+        .annotate(n=Sum("listeners"))
         .order_by()
     )
     return _sql.insert_from(
         CohortActivity,
         ["cohort", "month", "country", "listeners"],
         per_cohort,
-        ["q.signup_month", "%s", "q.country", "q.n"],
+        ["q.cohort", "%s", "q.country", "q.n"],
         [_sql.d(month)],
     )
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import connection
 
 from analytics.kpis._time import day_start, days
 from analytics.models import ListeningEvent, PlayContext, PlaylistRunDay, SessionDay
@@ -144,8 +144,8 @@ def session_facts(
 
 def write_sessions(lo: date, hi: date, *, max_ms_played: int, latest: datetime | None) -> tuple[int, int]:
     """Rewrite `SessionDay` and `PlaylistRunDay` for `[lo, hi)` in one transaction."""
-    sessions, runs = session_facts(lo, hi, max_ms_played=max_ms_played, latest=latest)
-    with transaction.atomic():
+    with _sql.atomic():
+        sessions, runs = session_facts(lo, hi, max_ms_played=max_ms_played, latest=latest)
         SessionDay.objects.filter(day__gte=lo, day__lt=hi).delete()
         PlaylistRunDay.objects.filter(day__gte=lo, day__lt=hi).delete()
         SessionDay.objects.bulk_create(

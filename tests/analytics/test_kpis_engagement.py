@@ -167,7 +167,12 @@ def test_skip_rate_by_genre(plays, django_assert_max_num_queries):
         {"genre": "Rock", "genre_id": rock, "events": 3, "skips": 1, "skip_rate": 1 / 3},
         {"genre": "Podcasts", "genre_id": None, "events": 1, "skips": 0, "skip_rate": 0.0},
     ]
-    # Premium plays: e5 (Rock), e6 and e7 (Pop), no skips.
+    # Premium plays: e5 (Rock), e6 and e7 (Pop), no skips. With three filters the KPI reads
+    # the four-dimension cube: premium mobile plays in Sweden are the same three.
+    assert rows_of("skip-rate-by-genre", plan="premium", country="SE", device="mobile") == [
+        {"genre": "Pop", "genre_id": pop, "events": 2, "skips": 0, "skip_rate": 0.0},
+        {"genre": "Rock", "genre_id": rock, "events": 1, "skips": 0, "skip_rate": 0.0},
+    ]
     assert rows_of("skip-rate-by-genre", plan="premium") == [
         {"genre": "Pop", "genre_id": pop, "events": 2, "skips": 0, "skip_rate": 0.0},
         {"genre": "Rock", "genre_id": rock, "events": 1, "skips": 0, "skip_rate": 0.0},
@@ -185,11 +190,11 @@ def test_skip_rate_by_hour_uses_the_local_hour(plays, django_assert_max_num_quer
     with django_assert_max_num_queries(1):
         run_kpi("skip-rate-by-hour", start=JAN_10, end=JAN_12, today=TODAY)
     assert rows_of("skip-rate-by-hour") == expected
-    # Three filters at once read the finest cube: premium mobile plays in Sweden.
+    # The United States: f1 and f2 (skipped) at 15h, f3 at 20h.
     narrowed = [{"hour": hour, **NONE} for hour in range(24)]
-    narrowed[0] = {"hour": 0, "events": 2, "skips": 0, "skip_rate": 0.0}  # e6, e7
-    narrowed[23] = {"hour": 23, "events": 1, "skips": 0, "skip_rate": 0.0}  # e5
-    assert rows_of("skip-rate-by-hour", country="SE", device="mobile", plan="premium") == narrowed
+    narrowed[15] = {"hour": 15, "events": 2, "skips": 1, "skip_rate": 0.5}
+    narrowed[20] = {"hour": 20, "events": 1, "skips": 0, "skip_rate": 0.0}
+    assert rows_of("skip-rate-by-hour", country="US") == narrowed
 
 
 def test_skip_rate_by_device_lists_every_device(plays):
@@ -274,4 +279,26 @@ def test_playlist_funnel_counts_runs_within_sessions(plays, django_assert_max_nu
     # Every run belongs to a session that started on Jan 10: Jan 11 alone has none.
     assert rows_of("playlist-funnel", start=JAN_11) == [
         {"depth": k, "runs": 0, "funnel": None, "drop_off": None} for k in range(1, 11)
+    ]
+
+
+@pytest.mark.django_db
+def test_skip_rate_by_plan_takes_the_latest_started_of_overlapping_subscriptions():
+    # Premium from Jan 1 (open) and, overlapping it, duo over [Jan 5, Jan 20): plays on
+    # Jan 3 and Jan 25 are premium, the play on Jan 10 is duo (the one started last).
+    premium = make_plan("premium", price="10.99")
+    duo = make_plan("duo", tier=Tier.DUO, price="14.99")
+    listener = make_listener(country="SE", signed_up_at=at(2026, 1, 1))
+    make_subscription(listener, premium, started_at=at(2026, 1, 1))
+    make_subscription(listener, duo, started_at=at(2026, 1, 5), ended_at=at(2026, 1, 20))
+    track = make_track()
+    for day in (3, 10, 25):
+        make_event(listener, played_at=at(2026, 1, day, 12), track=track, ms_played=1_000, skipped=day == 10)
+    rollups.refresh(since=None, full=True, today=date(2026, 1, 31))
+    assert rows_of(
+        "skip-rate-by-plan", start=date(2026, 1, 1), end=date(2026, 2, 1), today=date(2026, 1, 31)
+    ) == [
+        {"plan": "Free", "plan_code": "free", **NONE},
+        {"plan": "Premium", "plan_code": "premium", "events": 2, "skips": 0, "skip_rate": 0.0},
+        {"plan": "Duo", "plan_code": "duo", "events": 1, "skips": 1, "skip_rate": 1.0},
     ]

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from analytics.management.commands import refresh_rollups
-from analytics.models import ActiveListenersDay, ListenerDay
+from analytics.models import ActiveListenersDay, ActivityDay
 from tests.factories import at, make_event, make_listener, make_track
 
 
@@ -35,7 +35,7 @@ def test_refresh_rollups_refreshes_and_prints_one_summary_line(plays):
         r"events up to 2026-02-03 17:45\.\n",
         output,
     )
-    assert list(ListenerDay.objects.values_list("day", flat=True).order_by("day")) == [
+    assert list(ActivityDay.objects.values_list("day", flat=True).order_by("day")) == [
         date(2026, 1, 10),
         date(2026, 2, 3),
     ]
@@ -90,7 +90,7 @@ def test_refresh_rollups_rejects_bad_options_and_changes_nothing(plays, args, me
     with pytest.raises(CommandError) as error:
         run(*args)
     assert str(error.value) == message
-    assert not ListenerDay.objects.exists()
+    assert not ActivityDay.objects.exists()
 
 
 def test_refresh_rollups_exits_non_zero_on_bad_input(capsys):

@@ -12,10 +12,12 @@ from analytics import rollups
 from analytics.kpis import _time
 from analytics.models import (
     ActiveListenersDay,
-    ListenerDay,
+    ActivityDay,
     ListeningDay,
+    PreviousActivity,
     RollupState,
     SessionDay,
+    SignupMonth,
 )
 from analytics.rollups import ROLLUP_MODELS, Dim, grouping_for
 from billing.models import Tier
@@ -103,7 +105,7 @@ def test_refresh_is_idempotent():
     world = World()
     world.plays(150, first=date(2026, 1, 1), last=date(2026, 2, 28))
     written = refresh(full=True)
-    assert written["ListenerDay"] > 0
+    assert written["ActivityDay"] > 0
     assert written["ListeningDay"] > 0
     before = snapshot()
     # Nothing new: nothing is written and nothing changes.
@@ -133,21 +135,28 @@ def test_incremental_refreshes_equal_a_full_rebuild():
 @pytest.mark.django_db
 def test_late_event_for_a_past_day_is_found_by_its_id():
     track = make_track()
-    listener = make_listener(country="SE")
+    listener = make_listener(country="SE", signed_up_at=at(2026, 1, 1))
     make_event(listener, played_at=at(2026, 3, 1, 12), track=track)
     refresh()
-    assert not ListenerDay.objects.filter(day=date(2026, 1, 5)).exists()
+    # Mar 1 is the listener's first listening day (gap 0, never active before).
+    assert list(ActivityDay.objects.values_list("day", "gap", "previous", "signup", "listeners")) == [
+        (date(2026, 3, 1), 0, PreviousActivity.NEVER, SignupMonth.BEFORE, 1),
+    ]
     # Played on Jan 5 but recorded after the refresh: a time watermark would miss it.
     make_event(listener, played_at=at(2026, 1, 5, 12), track=track)
     written = refresh()
-    assert written["ListenerDay"] == 1
-    assert list(ListenerDay.objects.values_list("day", "events").order_by("day")) == [
-        (date(2026, 1, 5), 1),
-        (date(2026, 3, 1), 1),
+    assert written["ActivityDay"] == 2
+    # Jan 5 is now the first day; Mar 1 comes 55 days after it (capped at 28), and its
+    # previous activity lies before the previous month.
+    assert list(
+        ActivityDay.objects.values_list("day", "gap", "previous", "signup", "listeners").order_by("day")
+    ) == [
+        (date(2026, 1, 5), 0, PreviousActivity.NEVER, SignupMonth.THIS_MONTH, 1),
+        (date(2026, 3, 1), 28, PreviousActivity.EARLIER, SignupMonth.BEFORE, 1),
     ]
     # Its rolling windows moved too: R28 on Feb 1 ([Jan 5, Feb 1]) now counts the listener.
     feb_1 = ActiveListenersDay.objects.get(day=date(2026, 2, 1), country="", device="")
-    assert (feb_1.dau, feb_1.wau, feb_1.r28) == (0, 0, 1)
+    assert (feb_1.dau, feb_1.wau, feb_1.r28, feb_1.new) == (0, 0, 1, 0)
     assert not ActiveListenersDay.objects.filter(day=date(2026, 2, 2), country="", device="").exists()
 
 
@@ -218,11 +227,13 @@ def test_grouping_for_picks_the_smallest_stored_grouping():
     assert grouping_for([]) == 0
     assert grouping_for([Dim.HOUR]) == Dim.HOUR
     assert grouping_for([Dim.COUNTRY, Dim.GENRE]) == Dim.COUNTRY | Dim.GENRE
-    # Three dimensions: the finest cube without the hour, or with it when needed.
+    # Three dimensions or more: the four-dimension cube without the hour.
     assert (
         grouping_for([Dim.COUNTRY, Dim.DEVICE, Dim.PLAN]) == Dim.COUNTRY | Dim.DEVICE | Dim.PLAN | Dim.GENRE
     )
-    assert grouping_for([Dim.HOUR, Dim.DEVICE, Dim.PLAN]) == 31
+    # The hour with two more dimensions is not kept at all.
+    with pytest.raises(ValueError, match="one other dimension at most"):
+        grouping_for([Dim.HOUR, Dim.DEVICE, Dim.PLAN])
 
 
 @pytest.mark.django_db
@@ -245,7 +256,7 @@ def test_refresh_with_no_events_writes_nothing():
     make_listener(signed_up_at=at(2026, 1, 3))
     written = refresh()
     assert written["CohortSize"] == 1  # sign-ups are counted even before anyone plays
-    assert written["ListenerDay"] == 0
+    assert written["ActivityDay"] == 0
     assert rollups.freshness() is None
 
 
