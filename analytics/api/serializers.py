@@ -10,7 +10,7 @@ the responses in the OpenAPI schema.
 from __future__ import annotations
 
 import math
-from datetime import date, timedelta
+from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -31,11 +31,6 @@ MAX_HISTORY_OFFSET = 1_000_000
 def money(value: Decimal) -> Decimal:
     """Cents, rounded half-even (banker's rounding), as the KPI definitions ask."""
     return value.quantize(CENT, rounding=ROUND_HALF_EVEN)
-
-
-def _no_nul(value: str) -> str:
-    # PostgreSQL cannot compare text with NUL bytes; such a value matches nothing anyway.
-    return value.replace("\x00", "")
 
 
 class MoneyField(serializers.DecimalField):
@@ -73,14 +68,15 @@ class RevenueTrendsQuery(serializers.Serializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         today: date = self.context["today"]
         start, end = attrs.get("start_date"), attrs.get("end_date")
+        future = f"must be today ({today.isoformat()}) or earlier: no data after today."
         if start is not None and start < EARLIEST_START:
             raise serializers.ValidationError(
                 {"start_date": f"start_date must be on or after {EARLIEST_START.isoformat()}."}
             )
+        if start is not None and start > today:
+            raise serializers.ValidationError({"start_date": f"start_date {future}"})
         if end is not None and end > today:
-            raise serializers.ValidationError(
-                {"end_date": f"end_date must be today ({today.isoformat()}) or earlier: no data after today."}
-            )
+            raise serializers.ValidationError({"end_date": f"end_date {future}"})
         if start is not None and end is not None:
             if end < start:
                 raise serializers.ValidationError(
@@ -101,7 +97,7 @@ class TopContentQuery(serializers.Serializer):
     )
 
     def validate_genre(self, value: str) -> Genre:
-        wanted = _no_nul(value).casefold()
+        wanted = value.casefold()
         # Genres are few; comparing in Python folds case the same way on every database
         # (SQLite's LIKE folds ASCII only). An exact match wins over a case-folded one.
         genres = list(Genre.objects.order_by("id"))
@@ -120,9 +116,6 @@ class MonthQuery(serializers.Serializer):
         ),
         error_messages={"required": "Give a month: YYYY-MM, or a month name such as Aug."},
     )
-
-    def validate_month(self, value: str) -> str:
-        return _no_nul(value)
 
 
 class HistoryQuery(serializers.Serializer):
@@ -163,10 +156,6 @@ def json_rows(columns: list[Column], rows: list[dict[str, Value]]) -> list[dict[
 
 def period(start: date, end: date) -> dict[str, str]:
     return {"start": start.isoformat(), "end": end.isoformat()}
-
-
-def inclusive_end(end: date) -> date:
-    return end - timedelta(days=1)
 
 
 class ErrorSerializer(serializers.Serializer):

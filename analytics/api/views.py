@@ -35,13 +35,21 @@ from analytics.api.schema import (
 )
 from analytics.api.throttling import TokenRateThrottle
 from analytics.forms import KpiFilterForm
-from analytics.kpis.registry import FAMILIES, FILTERS, UnknownKpi, all_kpis, get_kpi, run_kpi
+from analytics.kpis.registry import (
+    FAMILIES,
+    FILTERS,
+    UnknownKpi,
+    all_kpis,
+    get_kpi,
+    previous_period,
+    run_kpi,
+)
 
 TOP_CONTENT = 10
 TOP_TRACKS_OF_MONTH = 10
 # `compare` as the pages spell it (1/0...) or as the API documents it (previous).
-_COMPARE = {"previous": True, "1": True, "true": True, "yes": True, "on": True}
-_NO_COMPARE = {"0", "false", "no", "off"}
+_COMPARE = {"previous", "1", "true", "yes", "on"}
+_NO_COMPARE = {"", "0", "false", "no", "off"}
 _MAX_ID = 2**63 - 1
 COMPAT = "Dashboard compatibility"
 
@@ -129,7 +137,7 @@ class KpiDataView(ApiView):
             raise not_found(f"Unknown KPI {slug!r}: GET /api/kpis/ lists them.", "slug") from None
         params = _params(request)
         compare_text = params.pop("compare", "").strip().lower()
-        if compare_text not in _COMPARE and compare_text not in _NO_COMPARE | {""}:
+        if compare_text not in _COMPARE | _NO_COMPARE:
             raise BadParameter("Use compare=previous to compare with the previous period.", "compare")
         form = KpiFilterForm(params, today=self.today())
         if not form.is_valid():
@@ -142,14 +150,13 @@ class KpiDataView(ApiView):
             start=start,
             end=end,
             today=form.today,
-            compare=_COMPARE.get(compare_text, False),
+            compare=compare_text in _COMPARE,
             **filters,
         )
         previous = None
         if run.previous is not None:
-            previous_start = start - (end - start)
             previous = {
-                "period": s.period(previous_start, start),
+                "period": s.period(*previous_period(start, end)),
                 "rows": s.json_rows(run.previous.columns, run.previous.rows),
             }
         payload = {

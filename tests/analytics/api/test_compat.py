@@ -104,6 +104,11 @@ def test_revenue_trends_weeks_are_labelled_by_their_monday(dataset, analyst_clie
             "end_date must be today (2026-03-20) or earlier: no data after today.",
         ),
         ("start_date=1999-12-31", "start_date", "start_date must be on or after 2000-01-01."),
+        (
+            "start_date=2026-03-21",
+            "start_date",
+            "start_date must be today (2026-03-20) or earlier: no data after today.",
+        ),
         ("interval=year", "interval", "Unknown interval year: use day, week or month."),
     ],
 )
