@@ -270,8 +270,13 @@ def _legend(app_labels: tuple[str, ...], colour: dict[str, str]) -> list[str]:
         parts.append(f'<rect x="{x}" y="{MARGIN}" width="14" height="14" rx="3" fill="{colour[app]}"/>')
         parts.append(f'<text class="erd-legend" x="{x + 20}" y="{MARGIN + 11}">{escape(app)}</text>')
         x += 40 + len(app) * CHAR
-    text = "─ foreign key   ┄ many-to-many   * many   1 exactly one   0..1 at most one"
-    parts.append(f'<text class="erd-legend" x="{x + 10}" y="{MARGIN + 11}">{escape(text)}</text>')
+    y = MARGIN + 7
+    for css, label in (("erd-line", "foreign key, one-to-one"), ("erd-line erd-m2m", "many-to-many")):
+        parts.append(f'<path class="{css}" d="M{x + 10:.0f},{y} h28"/>')
+        parts.append(f'<text class="erd-legend" x="{x + 44:.0f}" y="{MARGIN + 11}">{label}</text>')
+        x += 60 + len(label) * CHAR
+    text = "* many   1 exactly one   0..1 at most one   ? nullable"
+    parts.append(f'<text class="erd-legend" x="{x + 10:.0f}" y="{MARGIN + 11}">{escape(text)}</text>')
     return parts
 
 

@@ -13,7 +13,12 @@
   const charts = [];
   const MAX_PARALLEL = 3;
   const NUMBER = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1 });
-  const MONEY = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  // Money rounds half-even to cents, as the tables do (analytics/views/tables.py).
+  const MONEY = new Intl.NumberFormat("en-US", {
+    minimumFractionDigits: 2,
+    maximumFractionDigits: 2,
+    roundingMode: "halfEven",
+  });
   const INDEX = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 
   function formatValue(value, unit) {
