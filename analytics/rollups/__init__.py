@@ -45,7 +45,6 @@ from analytics.rollups import _sql
 from analytics.rollups.dims import DEVICE_BITS, STORED_GROUPINGS, Dim, grouping_for
 from analytics.rollups.facts import (
     build_activity,
-    build_device_days,
     build_listening_days,
     local_day,
     next_active_days,
@@ -152,10 +151,8 @@ def refresh(
     join_plans = bool(day_chunks) and not subscriptions_overlap()
     for n, (lo, hi) in enumerate(day_chunks, 1):
         with _sql.atomic():
-            activity, cohorts = build_activity(lo, hi)
-            written["ActivityDay"] += activity
-            written["CohortDay"] += cohorts
-            written["ActiveListenersDay"] += build_device_days(lo, hi)
+            for table, rows in build_activity(lo, hi).items():
+                written[table] += rows
             written["ListeningDay"] += build_listening_days(lo, hi, join_plans=join_plans)
         report("listening days", n, len(day_chunks))
 

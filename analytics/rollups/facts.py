@@ -13,7 +13,6 @@ from django.db import connection
 from django.db.models import (
     BigIntegerField,
     Case,
-    Count,
     F,
     FilteredRelation,
     IntegerField,
@@ -38,7 +37,7 @@ from analytics.models import (
     SignupMonth,
 )
 from analytics.rollups import _sql
-from analytics.rollups.dims import DIM_COLUMNS, FINEST, STORED_GROUPINGS
+from analytics.rollups.dims import DEVICE_BITS, DIM_COLUMNS, FINEST, STORED_GROUPINGS
 from billing.models import Listener, Subscription, Tier
 
 WINDOW_CAP = 28  # gaps of 28 days or more all leave every window the KPIs use
@@ -57,23 +56,23 @@ def local_day(field: str = "played_at") -> TruncDate:
 
 _ACTIVITY_SQL = """
 WITH ld AS (
-    SELECT e.listener_id AS lid, {played_day} AS day
+    SELECT e.listener_id AS lid, {played_day} AS day, {devices} AS devices
     FROM {events} e
     WHERE e.played_at >= %s AND e.played_at < %s
     GROUP BY 1, 2
 ),
 lg AS (
-    SELECT lid, day, LAG(day) OVER (PARTITION BY lid ORDER BY day) AS prev FROM ld
+    SELECT lid, day, devices, LAG(day) OVER (PARTITION BY lid ORDER BY day) AS prev FROM ld
 ),
 lp AS (
-    SELECT lg.day AS day, l.country AS country, {signup_month} AS cohort,
+    SELECT lg.day AS day, l.country AS country, lg.devices AS devices, {signup_month} AS cohort,
            COALESCE(lg.prev, (
                SELECT {last_day} FROM {events} x WHERE x.listener_id = lg.lid AND x.played_at < %s
            )) AS prev
     FROM lg JOIN {listeners} l ON l.id = lg.lid
 ),
 lc AS (
-    SELECT day, country, cohort,
+    SELECT day, country, devices, cohort,
            CASE WHEN prev IS NULL THEN 0
                 WHEN {gap} >= {cap} THEN {cap}
                 ELSE {gap} END AS gap,
@@ -85,14 +84,23 @@ lc AS (
                 WHEN cohort < {month} THEN {before}
                 ELSE {after} END AS signup
     FROM lp
-)
-SELECT 'a', day, country, gap, previous, signup, cohort, COUNT(*) FROM lc
-GROUP BY day, country, gap, previous, signup, cohort
+),
+device_bits (device, bit) AS (VALUES {device_bits})
+SELECT 'a', day, country, gap, previous, signup, NULL, NULL, COUNT(*) FROM lc
+GROUP BY day, country, gap, previous, signup
+UNION ALL
+SELECT 'c', day, country, 0, 0, 0, cohort, NULL, COUNT(*) FROM lc WHERE previous <> {same}
+GROUP BY day, country, cohort
+UNION ALL
+SELECT 'd', day, country, 0, 0, 0, NULL, b.device, COUNT(*)
+FROM lc JOIN device_bits b ON (lc.devices & b.bit) > 0
+GROUP BY day, country, b.device
 """
 
 
-def build_activity(lo: date, hi: date) -> tuple[int, int]:
-    """Rewrite `ActivityDay` and `CohortDay` for `[lo, hi)`; returns rows written to each.
+def build_activity(lo: date, hi: date) -> dict[str, int]:
+    """Rewrite `ActivityDay`, `CohortDay` and the per-device DAU of `ActiveListenersDay` for
+    `[lo, hi)`, reading the events once; returns rows written per table.
 
     Each listener-day is placed against the listener's previous active day: the one before
     in the range (LAG), else the last play before the range (an index lookup per listener).
@@ -102,6 +110,11 @@ def build_activity(lo: date, hi: date) -> tuple[int, int]:
     signup_day, signup_params = _sql.local_date("l.signed_up_at")
     sql = _ACTIVITY_SQL.format(
         played_day=played_day,
+        devices=" + ".join(
+            f"MAX(CASE WHEN e.device = '{device}' THEN {bit} ELSE 0 END)"
+            for device, bit in DEVICE_BITS.items()
+        ),
+        device_bits=", ".join(f"('{device}', {bit})" for device, bit in DEVICE_BITS.items()),
         events=_sql.table(ListeningEvent),
         listeners=_sql.table(Listener),
         signup_month=_sql.month_start(signup_day),
@@ -120,30 +133,32 @@ def build_activity(lo: date, hi: date) -> tuple[int, int]:
     )
     start, end = day_bounds(lo, hi)
     params = [*played_params, _sql.dt(start), _sql.dt(end), *signup_params, *last_params, _sql.dt(start)]
-    activity: dict[tuple, int] = defaultdict(int)
-    cohorts: dict[tuple, int] = defaultdict(int)
-    for _, day, country, gap, previous, signup, cohort, n in _sql.fetchall(sql, params):
+    activity, cohorts, devices = [], [], defaultdict(int)
+    for kind, day, country, gap, previous, signup, cohort, device, n in _sql.fetchall(sql, params):
         day = _sql.to_date(day)
-        activity[(day, country, gap, previous, signup)] += n
-        if previous != PreviousActivity.SAME_MONTH:
-            cohorts[(day, country, _sql.to_date(cohort))] += n
+        if kind == "a":
+            activity.append(
+                ActivityDay(day=day, country=country, gap=gap, previous=previous, signup=signup, listeners=n)
+            )
+        elif kind == "c":
+            cohorts.append(CohortDay(day=day, country=country, cohort=_sql.to_date(cohort), listeners=n))
+        else:
+            # A listener has one country: the countries add up to the total.
+            devices[(day, country, device)] += n
+            devices[(day, "", device)] += n
     ActivityDay.objects.filter(day__gte=lo, day__lt=hi).delete()
     CohortDay.objects.filter(day__gte=lo, day__lt=hi).delete()
-    ActivityDay.objects.bulk_create(
+    ActiveListenersDay.objects.filter(day__gte=lo, day__lt=hi).exclude(device="").delete()
+    ActivityDay.objects.bulk_create(activity, batch_size=5_000)
+    CohortDay.objects.bulk_create(cohorts, batch_size=5_000)
+    ActiveListenersDay.objects.bulk_create(
         (
-            ActivityDay(day=day, country=c, gap=gap, previous=previous, signup=signup, listeners=n)
-            for (day, c, gap, previous, signup), n in sorted(activity.items())
+            ActiveListenersDay(day=day, country=country, device=device, dau=n)
+            for (day, country, device), n in sorted(devices.items())
         ),
         batch_size=5_000,
     )
-    CohortDay.objects.bulk_create(
-        (
-            CohortDay(day=day, country=c, cohort=cohort, listeners=n)
-            for (day, c, cohort), n in sorted(cohorts.items())
-        ),
-        batch_size=5_000,
-    )
-    return len(activity), len(cohorts)
+    return {"ActivityDay": len(activity), "CohortDay": len(cohorts), "ActiveListenersDay": len(devices)}
 
 
 def next_active_days(lo: date, hi: date) -> set[date]:
@@ -158,23 +173,6 @@ def next_active_days(lo: date, hi: date) -> set[date]:
         .values_list("first", flat=True)
     )
     return {local_date(first) for first in firsts}
-
-
-def build_device_days(lo: date, hi: date) -> int:
-    """DAU per device (per country and over all countries) for `[lo, hi)`."""
-    ActiveListenersDay.objects.filter(day__gte=lo, day__lt=hi).exclude(device="").delete()
-    events = events_between(lo, hi).annotate(d=local_day())
-    columns = ["day", "country", "device", "dau"]
-    per_country = (
-        events.annotate(c=F("listener__country"))
-        .values("d", "c", "device")
-        .annotate(n=Count("listener_id", distinct=True))
-    )
-    written = _sql.insert_from(ActiveListenersDay, columns, per_country, ["q.d", "q.c", "q.device", "q.n"])
-    everywhere = events.values("d", "device").annotate(n=Count("listener_id", distinct=True))
-    return written + _sql.insert_from(
-        ActiveListenersDay, columns, everywhere, ["q.d", "''", "q.device", "q.n"]
-    )
 
 
 # --- Plays by country, device, plan, genre and hour --------------------------------------------
