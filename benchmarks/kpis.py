@@ -1,0 +1,175 @@
+"""Time the rollup refresh and every registered KPI at scale, on PostgreSQL.
+
+    .venv/bin/python benchmarks/kpis.py [--database-url URL] [--days 90] [--runs 5]
+
+Uses the database `spotilytics_bench` (created and seeded with `seed --scale large` when
+it is empty), migrates it, then:
+
+1. `refresh_rollups --full`, timed (all three rollup modules; the listening module's own
+   phases are shown too);
+2. a one-day incremental refresh of the last day with data (`--since` that day), timed;
+3. for every KPI in the registry, over the last `--days` days up to the last day with
+   data: the time through the registry (rollups; min and median of `--runs`, and the
+   number of queries) and through its raw reference (`get_reference`, straight from the
+   source tables; min and median of `--raw-runs`).
+
+It prints figures and the targets next to them; it asserts nothing (speed is not tested).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/spotilytics_bench"
+HEADLINE = ("dau", "mau", "mrr", "gross-revenue")  # the dashboard's series: 5 ms
+TARGET_MS, HEADLINE_MS = 50.0, 5.0
+FULL_S, INCREMENTAL_S = 90.0, 1.0
+
+
+def _parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
+    parser.add_argument(
+        "--days", type=int, default=90, help="Length of the KPI range, ending on the last day."
+    )
+    parser.add_argument("--runs", type=int, default=5, help="Timed runs per KPI through the rollups.")
+    parser.add_argument(
+        "--raw-runs", type=int, default=1, help="Timed runs per KPI through the raw reference."
+    )
+    parser.add_argument("--skip-full", action="store_true", help="Do not time a full rebuild.")
+    parser.add_argument("--only", nargs="*", help="Time only these KPI slugs.")
+    return parser.parse_args()
+
+
+def _ensure_database(url: str) -> None:
+    """Create the benchmark database when it does not exist yet."""
+    import dj_database_url
+    import psycopg
+
+    config = dj_database_url.parse(url)
+    name = config["NAME"]
+    with psycopg.connect(
+        host=config["HOST"] or "127.0.0.1",
+        port=config["PORT"] or 5432,
+        user=config["USER"] or "postgres",
+        dbname="postgres",
+        autocommit=True,
+    ) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+            print(f"Created database {name}.")
+
+
+def _timed(fn: Callable[[], object], runs: int) -> tuple[float, float]:
+    """Min and median wall time of `runs` calls, in milliseconds."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return min(times), statistics.median(times)
+
+
+def main() -> None:
+    args = _parse()
+    _ensure_database(args.database_url)
+    os.environ["DATABASE_URL"] = args.database_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spotilytics.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from analytics import rollups
+    from analytics.kpis._time import local_date
+    from analytics.kpis.registry import all_kpis, get_reference, run_kpi
+    from analytics.models import Experiment, ListeningEvent
+
+    call_command("migrate", verbosity=0)
+    if not ListeningEvent.objects.exists():
+        print("The benchmark database is empty: seeding the large preset (this takes a while).")
+        call_command("seed", scale="large")
+
+    events = ListeningEvent.objects.count()
+    latest = ListeningEvent.objects.order_by("-played_at").values_list("played_at", flat=True).first()
+    last_day = local_date(latest)
+    print(f"{events:,} events up to {latest:%Y-%m-%d %H:%M}; PostgreSQL {connection.pg_version}.")
+
+    if not args.skip_full:
+        phases: dict[str, float] = {}
+        marks: dict[str, float] = {}
+
+        def progress(label: str, done: int, total: int) -> None:
+            marks.setdefault(label, time.perf_counter())
+            if done == total:
+                phases[label] = time.perf_counter() - marks[label]
+
+        started = time.perf_counter()
+        rollups.refresh(since=None, full=True, today=last_day, progress=progress)
+        listening = time.perf_counter() - started
+        started = time.perf_counter()
+        call_command("refresh_rollups", "--full", "--today", last_day.isoformat(), verbosity=0)
+        everything = time.perf_counter() - started
+        print(f"\nFull rebuild, listening rollups: {listening:.1f} s (target {FULL_S:.0f} s)")
+        for label, seconds in phases.items():
+            print(f"  {label:<20} {seconds:6.1f} s (from its first step)")
+        print(f"Full rebuild, refresh_rollups --full (listening, content, revenue): {everything:.1f} s")
+
+    started = time.perf_counter()
+    rollups.refresh(since=last_day, full=False, today=last_day)
+    listening = time.perf_counter() - started
+    started = time.perf_counter()
+    day = last_day.isoformat()
+    call_command("refresh_rollups", "--since", day, "--today", day, verbosity=0)
+    everything = time.perf_counter() - started
+    print(f"\nOne-day incremental refresh ({day}), listening rollups: {listening:.2f} s", end="")
+    print(f" (target {INCREMENTAL_S:.0f} s)")
+    print(f"One-day incremental refresh, refresh_rollups (all three modules): {everything:.2f} s")
+
+    start, end = last_day - timedelta(days=args.days - 1), last_day + timedelta(days=1)
+    experiment = Experiment.objects.order_by("key").values_list("key", flat=True).first()
+    print(f"\nKPIs over [{start}, {end}), today {last_day}; times in ms (min / median).")
+    print(
+        f"{'KPI':<26} {'rollups min':>11} {'median':>8} {'queries':>7}   {'raw min':>9} {'median':>9}  target"
+    )
+    slow = []
+    for spec in all_kpis():
+        if args.only and spec.slug not in args.only:
+            continue
+        params = {"experiment": experiment} if "experiment" in spec.filters and experiment else {}
+
+        def through_registry(spec=spec, params=params) -> None:
+            run_kpi(spec.slug, start=start, end=end, today=last_day, **params)
+
+        def through_reference(spec=spec, params=params) -> None:
+            get_reference(spec.slug)(start=start, end=end, today=last_day, **params)
+
+        through_registry()  # warm: imports, plan caches
+        with CaptureQueriesContext(connection) as queries:
+            through_registry()
+        best, median = _timed(through_registry, args.runs)
+        raw_best, raw_median = _timed(through_reference, args.raw_runs)
+        target = HEADLINE_MS if spec.slug in HEADLINE else TARGET_MS
+        verdict = "ok" if best <= target else "SLOW"
+        if verdict == "SLOW":
+            slow.append(spec.slug)
+        print(
+            f"{spec.slug:<26} {best:9.1f} {median:8.1f} {len(queries):7d}   "
+            f"{raw_best:9.1f} {raw_median:9.1f}  {target:.0f} {verdict}"
+        )
+    print(f"\n{len(slow)} KPI(s) over target" + (f": {', '.join(slow)}" if slow else "."))
+
+
+if __name__ == "__main__":
+    main()
