@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 from decimal import Decimal
 
 import pytest
 from django.apps import apps
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 
 from billing.models import Listener, Payment, PaymentStatus, Plan, Subscription, Tier
 from billing.resources import ListenerResource, PaymentResource, PlanResource, SubscriptionResource
 from spotilytics.importing.exporting import csv_lines, export_rows
 from spotilytics.importing.runner import import_file
 from spotilytics.models import ImportLog
+from spotilytics.roles import ANALYST, CATALOG_EDITOR, SUPPORT
 from tests.factories import at, make_listener, make_payment, make_plan, make_subscription
+from tests.spotilytics.test_export_admin import use_import_export_admin
 
 pytestmark = pytest.mark.django_db
 
@@ -255,3 +261,122 @@ def test_rows_the_database_refuses_name_the_rule_and_column():
         ),
     ]
     assert Payment.objects.count() == 0
+
+
+# --- Through the admin ----------------------------------------------------------------
+
+
+@pytest.fixture
+def admin_settings(settings):
+    use_import_export_admin(settings)
+
+
+def _upload(client, model: str, text: str):
+    return client.post(
+        reverse(f"admin:billing_{model}_import"),
+        {"resource": "0", "format": "0", "import_file": SimpleUploadedFile(f"{model}.csv", text.encode())},
+    )
+
+
+def _confirm(client, model: str, preview):
+    form = preview.context["confirm_form"]
+    return client.post(
+        reverse(f"admin:billing_{model}_process_import"),
+        {name: form[name].value() or "" for name in form.fields},
+    )
+
+
+SAMPLES = {
+    "listener": "email,display_name,country,signed_up_at\nnew@example.com,New,SE,2026-01-01\n",
+    "plan": "code,name,tier,price\nstudent,Student,student,5.99\n",
+    "subscription": "listener,plan,started_at\nl0@example.com,premium,2026-02-01\n",
+    "payment": (
+        "idempotency_key,listener,subscription,amount,method,status,paid_at,period_start,period_end\n"
+        "k-1,l0@example.com,{subscription},10.99,card,succeeded,2026-01-02,2026-01-02,2026-02-02\n"
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("role", "importable", "exportable"),
+    [
+        (SUPPORT, {"listener", "subscription"}, {"listener", "plan", "subscription", "payment"}),
+        (ANALYST, set(), {"listener", "plan", "subscription", "payment"}),
+        (CATALOG_EDITOR, set(), set()),
+        (
+            None,
+            {"listener", "plan", "subscription", "payment"},
+            {"listener", "plan", "subscription", "payment"},
+        ),
+    ],
+)
+def test_billing_import_and_export_follow_the_roles(
+    admin_settings, client, staff_in_role, admin_user, role, importable, exportable
+):
+    _, (subscription, _, _) = _payments_world()
+    Subscription.objects.filter(pk=subscription.pk).update(ended_at=at(2026, 1, 31))
+    client.force_login(staff_in_role(role) if role else admin_user)
+
+    for model in ("listener", "plan", "subscription", "payment"):
+        text = SAMPLES[model].format(subscription=subscription.pk)
+        preview = _upload(client, model, text)
+        export_page = client.get(reverse(f"admin:billing_{model}_export"))
+
+        assert preview.status_code == (200 if model in importable else 403), model
+        assert export_page.status_code == (200 if model in exportable else 403), model
+        if model in importable:
+            assert preview.context["outcome"].ok, (model, preview.context["outcome"].problems)
+            assert _confirm(client, model, preview).status_code == 302
+
+    assert Listener.objects.filter(email="new@example.com").exists() == ("listener" in importable)
+    assert Plan.objects.filter(code="student").exists() == ("plan" in importable)
+    assert Subscription.objects.filter(started_at=at(2026, 2, 1)).exists() == ("subscription" in importable)
+    assert Payment.objects.filter(idempotency_key="k-1").exists() == ("payment" in importable)
+
+
+def test_subscription_confirmation_writes_nothing_when_a_listener_is_gone(admin_settings, client, admin_user):
+    make_plan()
+    make_listener(email="ana@example.com")
+    bo = make_listener(email="bo@example.com")
+    client.force_login(admin_user)
+    text = "listener,plan,started_at\nana@example.com,premium,2026-02-01\nbo@example.com,premium,2026-02-01\n"
+    preview = _upload(client, "subscription", text)
+    bo.delete()
+
+    response = _confirm(client, "subscription", preview)
+
+    assert response.status_code == 200
+    assert [(p.line, p.column, p.message) for p in response.context["outcome"].problems] == [
+        (3, "listener", "there is no listener with email 'bo@example.com'")
+    ]
+    assert Subscription.objects.count() == 0
+
+
+def _export_csv(client, url: str, fields: list[str] | None = None) -> list[list[str]]:
+    form = client.get(url).context["form"]
+    data = {"resource": "0", "format": "0"}
+    for name, field in form.fields.items():
+        if getattr(field, "is_selectable_field", False) and (
+            fields is None or name.split("_", 1)[1] in fields
+        ):
+            data[name] = "on"
+    response = client.post(url, data)
+    assert response.status_code == 200, response.content[:500]
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    return list(csv.reader(io.StringIO(body, newline="")))
+
+
+def test_payment_export_follows_the_changelist_filters_search_and_column_choice(
+    admin_settings, client, admin_user
+):
+    listeners, subscriptions = _payments_world()
+    for n, status in enumerate([PaymentStatus.SUCCEEDED, PaymentStatus.FAILED, PaymentStatus.FAILED]):
+        make_payment(subscriptions[n], paid_at=at(2026, 1, 1 + n), status=status, idempotency_key=f"p{n}")
+    client.force_login(admin_user)
+    url = reverse("admin:billing_payment_export")
+
+    failed = _export_csv(client, f"{url}?status__exact=failed")
+    searched = _export_csv(client, f"{url}?q={listeners[2].email}", fields=["idempotency_key", "amount"])
+
+    assert [row[0] for row in failed[1:]] == ["p2", "p1"]
+    assert searched == [["idempotency_key", "amount"], ["p2", "10.99"]]
