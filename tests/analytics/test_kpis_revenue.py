@@ -588,7 +588,6 @@ def seed_and_refresh() -> None:
     rollups.refresh(full=True, today=SEEDED_TODAY)
 
 
-@pytest.mark.django_db(transaction=True)
 def test_rollups_match_the_raw_references_on_seeded_data():
     seed_and_refresh()
     assert Subscription.objects.exists() and Payment.objects.exists()

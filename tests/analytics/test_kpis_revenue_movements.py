@@ -166,7 +166,6 @@ def test_mrr_movements_month_end_matches_mrr_series(edge_cases):
     assert [row["mrr_end"] for row in rows] == run("mrr", **params).column("mrr")
 
 
-@pytest.mark.django_db(transaction=True)
 def test_mrr_movements_add_up_on_seeded_data():
     seed_and_refresh()
     params = {"start": date(2025, 1, 1), "end": date(2026, 5, 1), "today": SEEDED_TODAY}
