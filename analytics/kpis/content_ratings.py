@@ -110,8 +110,8 @@ def top_rated(
     filters=("genre",),
 )
 def artist_followers(*, start: date, end: date, today: date, genre: int | None = None) -> KpiResult:
-    """The 20 artists with the most followers as of t (the first instant of min(end, today + 1 day)),
-    with their net new followers (follows made - unfollows made) in each month of the range.
+    """The 20 artists with the most followers at the end of the range (or now, if earlier), with
+    their net new followers (follows made - unfollows made) in each month of the range.
 
     A follow counts over [followed_at, unfollowed_at), so a month's net new is its
     followers at its end minus at its start. Months are the calendar months overlapping

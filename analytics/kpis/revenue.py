@@ -505,8 +505,8 @@ def subscribers_by_plan(
     region: str | None = None,
     source: Source = ROLLUPS,
 ) -> KpiResult:
-    """Listeners signed up by t (the first instant of the range's last day + 1, or of tomorrow) per plan of
-    their active subscription at t; listeners with no active subscription count under Free.
+    """Listeners signed up by the end of the range (or now, if earlier) per plan of their active
+    subscription then; listeners with no active subscription count under Free.
 
     A listener with more than one active subscription counts once, under its primary
     one (paid before unpaid, then the larger monthly amount). Plans without listeners
@@ -561,8 +561,8 @@ def paying_listeners(
     grain: str = "month",
     source: Source = ROLLUPS,
 ) -> KpiResult:
-    """Distinct listeners with a paid subscription (active, price above 0, past any trial) at the end of each
-    period; the last value is as of t.
+    """Distinct listeners with a paid subscription (active, price above 0, past any trial) at the end
+    of each period; the last period ends at the range end or now, whichever is earlier.
 
     The value of a period is taken at its end, the first instant of the next period,
     never later than t = the first instant of min(end, today + 1 day).
@@ -598,8 +598,8 @@ def mrr(
     grain: str = "month",
     source: Source = ROLLUPS,
 ) -> KpiResult:
-    """Sum of the monthly amounts (annual prices / 12) of the subscriptions paid at the end of each period;
-    the last value is MRR as of t.
+    """Sum of the monthly amounts (annual prices / 12) of the subscriptions paid at the end of each
+    period; the last period ends at the range end or now, whichever is earlier.
 
     Values are exact Decimals: the annualized prices are summed and divided by 12 once;
     displays round half-even to cents. Periods are measured at their end, never later
@@ -636,7 +636,8 @@ def arr(
     grain: str = "month",
     source: Source = ROLLUPS,
 ) -> KpiResult:
-    """12 x MRR at the end of each period; the last value is ARR as of t.
+    """12 x MRR at the end of each period; the last period ends at the range end or now, whichever is
+    earlier.
 
     Periods are measured as for MRR.
     """
@@ -1194,7 +1195,7 @@ def revenue_by_country(
     plan: str | None = None,
     source: Source = ROLLUPS,
 ) -> KpiResult:
-    """Per listener country: paying listeners as of t (the first instant of min(end, today + 1 day)), gross
+    """Per listener country: paying listeners at the end of the range (or now, if earlier), gross
     revenue and net revenue (gross - refunds made) in the range.
 
     Countries by gross revenue, highest first, ties by country code; countries with
