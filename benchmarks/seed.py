@@ -132,6 +132,9 @@ def main() -> None:
     print(f"{'whole seed':<24} {result.seconds:>9.1f} {sum(result.counts.values()):>12,}")
     print(f"seed process CPU time: {cpu_seed:.1f} s; peak RSS of the seed: {peak_mb:,.0f} MB")
     print(f"event COPY stream: {result.event_copy_bytes / 2**20:,.0f} MB")
+    slowest = sorted(result.index_seconds.items(), key=lambda item: -item[1])[:6]
+    if slowest:
+        print("slowest index rebuilds: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in slowest))
     if not args.skip_raw_copy and events:
         rows, seconds = _raw_copy_rate(config)
         raw_rate = rows / seconds

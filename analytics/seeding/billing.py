@@ -37,7 +37,7 @@ import numpy as np
 
 from analytics.seeding.experiments import ConversionBoost
 from analytics.seeding.listeners import PAYMENT_METHODS, ListenerData
-from analytics.seeding.loading import NULL_INT, Rows
+from analytics.seeding.loading import NULL_INT, Coded, Rows
 from analytics.seeding.timeline import DAY, Timeline, iso_utc
 from billing.models import Payment, Plan, Subscription
 
@@ -412,9 +412,9 @@ def build_billing(
             "current_period_end": subs.period_end[:count][sub_order],
             "ended_at": subs.ended[:count][sub_order],
             "price": _PRICE[plan],
-            "billing_period": np.array([p.billing_period for p in PLANS])[plan].tolist(),
+            "billing_period": Coded(plan, [p.billing_period for p in PLANS]),
             "auto_renew": subs.auto_renew[:count][sub_order],
-            "cancel_reason": REASONS[subs.reason[:count][sub_order]].tolist(),
+            "cancel_reason": Coded(subs.reason[:count][sub_order], REASONS.tolist()),
         },
     )
 
@@ -435,14 +435,14 @@ def build_billing(
             "listener_id": pay_listener + 1,
             "subscription_id": sub_id[pay_sub],
             "amount": _PRICE[subs.plan[pay_sub]],
-            "currency": ["USD"] * len(order),
-            "method": np.array(PAYMENT_METHODS)[listeners.payment_method[pay_listener]].tolist(),
-            "status": STATUSES[pay["status"]].tolist(),
+            "currency": Coded(np.zeros(len(order), dtype=np.int64), ["USD"]),
+            "method": Coded(listeners.payment_method[pay_listener], PAYMENT_METHODS),
+            "status": Coded(pay["status"], STATUSES.tolist()),
             "paid_at": pay["paid_at"],
             "refunded_at": pay["refunded_at"],
             "period_start": pay["period_start"],
             "period_end": pay["period_end"],
-            "idempotency_key": key.tolist(),
+            "idempotency_key": key.astype("S"),  # ASCII
         },
     )
     plan_rows = Rows(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from analytics.seeding.config import SeedConfig
-from analytics.seeding.loading import Rows
+from analytics.seeding.loading import Coded, Rows
 from analytics.seeding.names import faker, titles
 from analytics.seeding.timeline import Timeline
 from catalog.models import Album, Artist, Episode, Genre, Podcast, Track
@@ -291,7 +291,7 @@ def build_catalog(
 
     genre_rows = Rows(Genre, {"id": np.arange(1, n_genres + 1), "name": GENRE_NAMES})
     artist_ids = np.arange(1, n_artists + 1)
-    artist_rows = Rows(Artist, {"id": artist_ids, "name": artist_names, "country": countries})
+    artist_rows = Rows(Artist, {"id": artist_ids, "name": artist_names, "country": Coded.of(countries)})
     has_second = second_genre >= 0
     through = Artist.genres.through
     artist_genre_rows = Rows(
@@ -309,8 +309,8 @@ def build_catalog(
             "title": titles(rng, n_albums, max_words=3),
             "artist_id": album_artist + 1,
             "release_date": album_release,
-            "album_type": _ALBUM_TYPES[album_kind].tolist(),
-            "label": np.array(_LABELS)[album_label].tolist(),
+            "album_type": Coded(album_kind, _ALBUM_TYPES.tolist()),
+            "label": Coded(album_label, _LABELS),
         },
     )
     track_rows = Rows(
@@ -356,8 +356,8 @@ def build_catalog(
                 for i, t in enumerate(titles(rng, n_podcasts, max_words=3))
             ],
             "host": [fake.name() for _ in range(n_podcasts)],
-            "publisher": np.array(_PUBLISHERS)[rng.integers(0, len(_PUBLISHERS), n_podcasts)].tolist(),
-            "category": np.array(categories)[podcast_category].tolist(),
+            "publisher": Coded(rng.integers(0, len(_PUBLISHERS), n_podcasts), _PUBLISHERS),
+            "category": Coded(podcast_category, categories),
         },
     )
     episode_titles = titles(rng, n_episodes, min_words=2, max_words=5)

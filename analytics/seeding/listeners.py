@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from analytics.seeding.config import SeedConfig
-from analytics.seeding.loading import Rows
+from analytics.seeding.loading import Coded, Rows
 from analytics.seeding.names import person_names
 from analytics.seeding.timeline import Timeline
 from billing.models import AcquisitionChannel, Listener
@@ -191,10 +191,10 @@ def build_listeners(
             "id": ids,
             "email": email,
             "display_name": display,
-            "country": country.tolist(),
+            "country": Coded.of(country),
             "birth_year": np.where(birth_year == 0, np.iinfo(np.int64).min, birth_year),
             "signed_up_at": signup,
-            "acquisition_channel": channel.tolist(),
+            "acquisition_channel": Coded.of(channel),
         },
     )
     return data, [rows]

@@ -57,11 +57,14 @@ class Reporter:
         phase = Phase(name=name, total=total, unit=unit, reporter=self)
         self._draw(phase)
         yield phase
-        elapsed = phase.elapsed
-        self.timings.append((name, elapsed, phase.done, unit))
+        self.record(name, phase.elapsed, phase.done, unit)
+
+    def record(self, name: str, elapsed: float, done: int = 0, unit: str = "rows") -> None:
+        """A finished phase: its line with count, time and rate, and its timing."""
+        self.timings.append((name, elapsed, done, unit))
         if not self.quiet:
-            rate = f"  {phase.done / elapsed:>12,.0f} {unit}/s" if phase.done and elapsed > 0 else ""
-            count = f"{phase.done:>12,} {unit}" if phase.done else " " * (13 + len(unit))
+            rate = f"  {done / elapsed:>12,.0f} {unit}/s" if done and elapsed > 0 else ""
+            count = f"{done:>12,} {unit}" if done else " " * (13 + len(unit))
             prefix = "\r" if self._live else ""
             self._emit(f"{prefix}  {name:<24} {self._bar(1.0)} {count} {elapsed:7.1f} s{rate}\n")
 

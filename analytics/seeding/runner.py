@@ -116,6 +116,7 @@ class SeedResult:
     timings: list[tuple[str, float, int, str]] = field(default_factory=list)
     seconds: float = 0.0
     event_copy_bytes: int = 0
+    index_seconds: dict[str, float] = field(default_factory=dict)
 
     def phase_seconds(self, name: str) -> float:
         return sum(seconds for phase, seconds, _, _ in self.timings if phase == name)
@@ -241,7 +242,8 @@ def seed_database(
     # events commit chunk by chunk; a failure empties the seeded tables again.
     with transaction.atomic(using=using) if postgres else nullcontext():
         try:
-            bulk.begin()
+            with reporter.phase("prepare"):
+                bulk.begin()  # PostgreSQL: drop what the load must not maintain row by row
             with transaction.atomic(using=using):
                 if flush:
                     with reporter.phase("flush", unit="tables") as phase:
@@ -291,6 +293,7 @@ def seed_database(
             bulk.end()
             with reporter.phase("analyze") as phase:
                 bulk.analyze()
+            committing = time.perf_counter()
         except BaseException:
             bulk.end()
             if not postgres and not connection.in_atomic_block:
@@ -298,6 +301,9 @@ def seed_database(
                     empty_tables(connection, flushed_models())
             raise
 
+    if postgres:
+        reporter.record("commit", time.perf_counter() - committing)
     result.timings = list(reporter.timings)
+    result.index_seconds = dict(bulk.index_seconds)
     result.seconds = time.perf_counter() - started
     return result

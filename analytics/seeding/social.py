@@ -15,7 +15,7 @@ import numpy as np
 
 from analytics.seeding.catalog import GENRE_NAMES, CatalogData
 from analytics.seeding.listeners import ListenerData
-from analytics.seeding.loading import NULL_INT, Rows
+from analytics.seeding.loading import NULL_INT, Coded, Rows
 from analytics.seeding.names import titles
 from analytics.seeding.timeline import DAY, Timeline
 from catalog.models import Follow, Playlist, PlaylistItem, Rating
@@ -166,7 +166,7 @@ def build_playlists(
             "owner_id": np.where(owner_arr >= 0, owner_arr + 1, NULL_INT),
             "title": names,
             "is_public": public_arr,
-            "content_kind": np.where(podcast_arr, "podcast", "track").tolist(),
+            "content_kind": Coded(podcast_arr.astype(np.int64), ["track", "podcast"]),
             "created_at": created_arr,
         },
     )
@@ -318,7 +318,7 @@ class SocialCollector:
         rated_at = self._column("rating.rated_at")
         order = np.lexsort((episode, track, listener, rated_at))
         with_review = rng.random(len(order)) < 0.1
-        review = np.where(with_review, np.array(_REVIEWS)[rng.integers(0, len(_REVIEWS), len(order))], "")
+        review = np.where(with_review, rng.integers(1, len(_REVIEWS) + 1, len(order)), 0)
         rating_rows = Rows(
             Rating,
             {
@@ -327,7 +327,7 @@ class SocialCollector:
                 "track_id": np.where(track[order] >= 0, track[order] + 1, NULL_INT),
                 "episode_id": np.where(episode[order] >= 0, episode[order] + 1, NULL_INT),
                 "score": self._column("rating.score")[order],
-                "review": review.tolist(),
+                "review": Coded(review, ["", *_REVIEWS]),
                 "rated_at": rated_at[order],
             },
         )

@@ -63,7 +63,7 @@ def test_seed_same_seed_gives_the_same_rows_and_another_seed_other_rows():
 def _expected(model, column: str, value):
     kind = _kind(model, column)
     if kind == "text":
-        return value
+        return value.decode() if isinstance(value, bytes) else value
     if kind == "float":
         return None if math.isnan(value) else float(value)
     if kind == "bool":
