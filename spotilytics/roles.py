@@ -1,7 +1,8 @@
 """Staff roles as data: the groups and the permissions each one holds.
 
-A data migration calls `sync_roles`; a later migration that adds models or
-permissions calls it again, so the groups always match this table.
+A data migration creates the groups, and every `migrate` re-syncs them after the
+last migration (a post_migrate handler in `spotilytics/apps.py`), so groups always
+match this table, including view rights on models added later.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         ("billing", "view_*"),
         ("analytics", "view_*"),
         ("analytics", "view_kpis"),
+        ("spotilytics", "view_importlog"),
     ],
     SUPPORT: [
         *[
@@ -39,9 +41,11 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
             for action in ("view", "add", "change")
         ],
         ("billing", "view_payment"),
+        ("billing", "add_payment"),  # imports of payment ledgers
         ("billing", "change_payment"),
         ("billing", "refund_payment"),
         ("billing", "view_plan"),
+        ("spotilytics", "view_importlog"),
     ],
     CATALOG_EDITOR: [
         *[
@@ -49,6 +53,7 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
             for model in CATALOG_MODELS
             for action in ("view", "add", "change", "delete")
         ],
+        ("spotilytics", "view_importlog"),
     ],
 }
 

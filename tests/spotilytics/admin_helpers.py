@@ -13,6 +13,7 @@ from rest_framework.authtoken.models import Token, TokenProxy
 
 from analytics.models import Assignment, Experiment, ExperimentStatus, Variant
 from catalog.models import Follow, Playlist, PlaylistItem, Rating
+from spotilytics.models import ImportLog, ImportSource, ImportStatus
 from tests.factories import (
     at,
     make_artist,
@@ -95,6 +96,17 @@ def build_world() -> dict[type[Model], Model]:
         User: user,
         Group: Group.objects.get(name="Analyst"),
         TokenProxy: TokenProxy.objects.get(pk=token.pk),
+        ImportLog: ImportLog.objects.create(
+            user=user,
+            username=user.username,
+            source=ImportSource.choices[0][0],
+            model="catalog.track",
+            file_name=f"tracks-{n}.csv",
+            file_format="csv",
+            status=ImportStatus.SUCCEEDED,
+            rows=1,
+            created=1,
+        ),
     }
     for model in registered_models():
         if model not in world:

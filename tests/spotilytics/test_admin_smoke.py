@@ -14,6 +14,7 @@ from unfold.admin import ModelAdmin as UnfoldModelAdmin
 from analytics.models import ListeningEvent
 from billing.models import Listener
 from spotilytics.admin_tools import RollupAdmin
+from spotilytics.models import ImportLog
 from tests.factories import at, make_event, make_payment
 from tests.spotilytics.admin_helpers import admin_test_settings, admin_url, build_world, registered_models
 
@@ -21,7 +22,8 @@ pytestmark = pytest.mark.django_db
 
 # Rows the system writes: viewable, never added or changed, not even by a superuser.
 # Rollup tables without a hand-written admin get a `RollupAdmin` from register_rollups.
-READ_ONLY = {ListeningEvent} | {
+# Rows only the system writes: events, rollups and the import log.
+READ_ONLY = {ListeningEvent, ImportLog} | {
     model for model, model_admin in admin.site._registry.items() if isinstance(model_admin, RollupAdmin)
 }
 MODELS = registered_models()

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-import sys
-import types
 
 import openpyxl
 import pytest
-from django.contrib import admin
 from django.http import FileResponse, StreamingHttpResponse
-from django.urls import NoReverseMatch, path, reverse
+from django.urls import NoReverseMatch, reverse
 
 from catalog.models import Track
-from spotilytics.admin_site import SpotilyticsAdminSite
-from spotilytics.importing.admin import StreamingExportMixin
-from spotilytics.importing.integration import ADMIN_OPTIONS, install
 from spotilytics.roles import ANALYST, CATALOG_EDITOR, SUPPORT
 from tests.factories import at, make_artist, make_event, make_listener, make_track
 from tests.spotilytics.admin_helpers import admin_test_settings
@@ -27,20 +21,8 @@ EVENTS_EXPORT = "admin:analytics_listeningevent_export"
 
 
 def use_import_export_admin(settings) -> None:
-    """Serve the admin with import and export wired: the project's own when its admins
-    have the mixins, else a copy of it with `integration.install` applied (the apps'
-    admin classes, plus the mixins, exactly as the wiring adds them)."""
+    """Serve the project's admin (import and export are wired in at app loading)."""
     admin_test_settings(settings)
-    if all(isinstance(admin.site.get_model_admin(model), StreamingExportMixin) for model in ADMIN_OPTIONS):
-        return
-    site = SpotilyticsAdminSite(name="admin")
-    for model, model_admin in admin.site._registry.items():
-        site.register(model, type(model_admin))
-    install(site)
-    urls = types.ModuleType("import_export_admin_urls")
-    urls.urlpatterns = [path("admin/", site.urls)]
-    sys.modules[urls.__name__] = urls
-    settings.ROOT_URLCONF = urls.__name__
 
 
 @pytest.fixture(autouse=True)

@@ -33,7 +33,7 @@ EXPECTED: dict[str, dict[type, tuple[int, int, int, int]]] = {
         Artist: NONE,
         Listener: (200, 200, 200, 403),
         Subscription: (200, 200, 200, 403),
-        Payment: (200, 403, 200, 403),
+        Payment: (200, 200, 200, 403),  # add: Support imports payment ledgers
         ListeningEvent: NONE,
         Experiment: NONE,
     },
