@@ -462,7 +462,8 @@ def empty_tables(connection, model_list: Sequence[type[models.Model]]) -> None:
         if connection.vendor == "postgresql":
             cursor.execute(f"TRUNCATE {', '.join(quote(t) for t in tables)} RESTART IDENTITY")
         else:
-            for table in tables:
+            # Children first: deleting a parent row makes SQLite look up its children.
+            for table in reversed(tables):
                 cursor.execute(f"DELETE FROM {quote(table)}")
             cursor.execute(
                 f"DELETE FROM sqlite_sequence WHERE name IN ({', '.join('%s' for _ in tables)})", tables

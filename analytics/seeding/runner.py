@@ -242,7 +242,7 @@ def seed_database(
     # events commit chunk by chunk; a failure empties the seeded tables again.
     with transaction.atomic(using=using) if postgres else nullcontext():
         try:
-            with reporter.phase("prepare"):
+            with reporter.phase("prepare") if postgres else nullcontext():
                 bulk.begin()  # PostgreSQL: drop what the load must not maintain row by row
             with transaction.atomic(using=using):
                 if flush:
