@@ -433,7 +433,16 @@ SEED_TODAY = date(2026, 2, 28)
 
 @pytest.fixture
 def seeded():
-    call_command("seed", listeners=150, events=15_000, months=4, seed=7, end_date="2026-03-01", quiet=True)
+    call_command(
+        "seed",
+        listeners=150,
+        events=15_000,
+        months=4,
+        seed=7,
+        end_date="2026-03-01",
+        quiet=True,
+        skip_rollups=True,
+    )
     refresh(since=None, full=True, today=SEED_TODAY)
 
 

@@ -584,7 +584,16 @@ SEEDED_TODAY = date(2026, 4, 30)
 
 def seed_and_refresh() -> None:
     """150 seeded listeners over 4 months ending Apr 30, 2026, and fresh rollups."""
-    call_command("seed", listeners=150, events=15_000, months=4, seed=7, end_date="2026-05-01", quiet=True)
+    call_command(
+        "seed",
+        listeners=150,
+        events=15_000,
+        months=4,
+        seed=7,
+        end_date="2026-05-01",
+        quiet=True,
+        skip_rollups=True,
+    )
     rollups.refresh(full=True, today=SEEDED_TODAY)
 
 

@@ -41,7 +41,13 @@ MONTH_STARTS = [datetime(2026, m, 1, tzinfo=ZONE) for m in range(5, 11)]
 def seeded(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         call_command(
-            "seed", listeners=200, events=EVENTS, months=MONTHS, end_date=END_DATE.isoformat(), quiet=True
+            "seed",
+            listeners=200,
+            events=EVENTS,
+            months=MONTHS,
+            end_date=END_DATE.isoformat(),
+            quiet=True,
+            skip_rollups=True,
         )
         yield
         with transaction.atomic():

@@ -44,7 +44,7 @@ def _digests() -> dict[str, str]:
 
 def _seed(**options) -> str:
     out = StringIO()
-    call_command("seed", **{**SMALL, "quiet": True, **options}, stdout=out)
+    call_command("seed", **{**SMALL, "quiet": True, "skip_rollups": True, **options}, stdout=out)
     return out.getvalue()
 
 
@@ -297,3 +297,11 @@ def test_seed_sqlite_stores_values_as_the_orm_does():
         obj.save()
         assert [raw(table, c, obj.pk) for c in columns] == seeded, table
     assert raw("billing_listener", "signed_up_at", checks[0][0].pk).count(":") == 2
+
+
+def test_seed_refreshes_the_rollups_so_pages_see_the_data_at_once(db):
+    from analytics.rollups import freshness
+
+    _seed(skip_rollups=False)
+
+    assert freshness() is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
@@ -47,6 +48,11 @@ class Command(BaseCommand):
             "--if-empty", action="store_true", help="Do nothing, successfully, when the database has data."
         )
         parser.add_argument("--quiet", action="store_true", help="Print nothing but errors.")
+        parser.add_argument(
+            "--skip-rollups",
+            action="store_true",
+            help="Leave the KPI rollups alone (by default they are rebuilt after seeding).",
+        )
 
     def handle(self, *args, **options) -> None:
         try:
@@ -77,3 +83,8 @@ class Command(BaseCommand):
         for label, count in result.counts.items():
             reporter.write(f"  {label:<34} {count:>12,}")
         reporter.write(f"Seeded {sum(result.counts.values()):,} rows in {result.seconds:.1f} s.")
+        if not options["skip_rollups"]:
+            # KPI pages read rollups only: fresh data must be visible at once.
+            call_command(
+                "refresh_rollups", full=True, verbosity=0 if options["quiet"] else 1, stdout=self.stdout
+            )
