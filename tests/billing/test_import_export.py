@@ -300,7 +300,7 @@ SAMPLES = {
 @pytest.mark.parametrize(
     ("role", "importable", "exportable"),
     [
-        (SUPPORT, {"listener", "subscription"}, {"listener", "plan", "subscription", "payment"}),
+        (SUPPORT, {"listener", "subscription", "payment"}, {"listener", "plan", "subscription", "payment"}),
         (ANALYST, set(), {"listener", "plan", "subscription", "payment"}),
         (CATALOG_EDITOR, set(), set()),
         (
