@@ -13,10 +13,13 @@ class SpotilyticsConfig(AppConfig):
         post_migrate.connect(_sync_roles_after_migrate, sender=self)
 
 
-def _sync_roles_after_migrate(sender, apps, **kwargs) -> None:
+def _sync_roles_after_migrate(sender, apps=None, **kwargs) -> None:
+    from django.apps import apps as global_apps
+
     from spotilytics.roles import sync_roles
 
-    sync_roles(apps)
+    # `flush` (e.g. after transactional tests) sends the signal without `apps`.
+    sync_roles(apps or global_apps)
 
 
 class SpotilyticsAdminConfig(admin_apps.AdminConfig):

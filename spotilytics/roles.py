@@ -60,10 +60,12 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
 
 def sync_roles(apps, schema_editor=None) -> None:
     """Create the role groups and set their permissions exactly as the table says."""
+    from django.apps import apps as global_apps
     from django.contrib.auth.management import create_permissions
 
     for app_config in apps.get_app_configs():
-        app_config.models_module = True  # historical apps: make create_permissions see the models
+        if apps is not global_apps:
+            app_config.models_module = True  # historical apps: make create_permissions see the models
         create_permissions(app_config, apps=apps, verbosity=0)
 
     group_model = apps.get_model("auth", "Group")
