@@ -123,3 +123,17 @@ def days_between(later_sql: str, earlier_sql: str) -> str:
     if connection.vendor == "postgresql":
         return f"({later_sql} - {earlier_sql})"
     return f"CAST(julianday({later_sql}) - julianday({earlier_sql}) AS INTEGER)"
+
+
+def insert_select(insert: str, select: str, params: Sequence[Any], *, columns: int) -> int:
+    """`{insert} {select}`: on PostgreSQL through a temporary table, because the planner
+    never runs the SELECT of an INSERT in parallel but does a CREATE TABLE AS (several
+    times faster over a month of events)."""
+    if connection.vendor != "postgresql":
+        return execute(f"{insert} {select}", params)
+    names = ", ".join(f"c{n}" for n in range(columns))
+    execute("DROP TABLE IF EXISTS rollup_rows")
+    execute(f"CREATE TEMPORARY TABLE rollup_rows ({names}) ON COMMIT DROP AS {select}", params)
+    written = execute(f"{insert} SELECT * FROM rollup_rows")
+    execute("DROP TABLE rollup_rows")
+    return written

@@ -37,7 +37,15 @@ from analytics.models import (
     SignupMonth,
 )
 from analytics.rollups import _sql
-from analytics.rollups.dims import DEVICE_BITS, DIM_COLUMNS, FINEST, STORED_GROUPINGS
+from analytics.rollups.dims import (
+    DEVICE_BITS,
+    DIM_COLUMNS,
+    FINEST,
+    HOUR_COUNTRY,
+    NO_HOUR,
+    STORED_GROUPINGS,
+    Dim,
+)
 from billing.models import Listener, Subscription, Tier
 
 WINDOW_CAP = 28  # gaps of 28 days or more all leave every window the KPIs use
@@ -238,8 +246,8 @@ def subscriptions_overlap() -> bool:
 def build_listening_days(lo: date, hi: date, *, join_plans: bool = False) -> int:
     """Rewrite `ListeningDay` for `[lo, hi)`: every stored grouping of the days' plays.
 
-    PostgreSQL computes all groupings in one pass (GROUPING SETS); SQLite, one statement
-    per grouping. `join_plans`: find the plan at `played_at` with a join.
+    PostgreSQL uses GROUPING SETS; SQLite, one statement per grouping. `join_plans`: find
+    the plan at `played_at` with a join.
     """
     # By grouping first: the table's index leads with it.
     ListeningDay.objects.filter(grouping__in=STORED_GROUPINGS, day__gte=lo, day__lt=hi).delete()
@@ -257,9 +265,40 @@ def build_listening_days(lo: date, hi: date, *, join_plans: bool = False) -> int
         skip=Case(When(skipped=True, then=1), default=0, output_field=IntegerField()),
         ms=F("ms_played"),
     ).values("d", "c", "dev", "p", "g", "h", "stream", "skip", "ms")
-    if connection.vendor == "postgresql":
-        return _insert_groupings(plays, STORED_GROUPINGS)
-    return sum(_insert_groupings(plays, [grouping]) for grouping in STORED_GROUPINGS)
+    if connection.vendor != "postgresql":
+        return sum(_insert_groupings(plays, [grouping]) for grouping in STORED_GROUPINGS)
+    # Two stages: the plays once into the two largest groupings, then every other grouping
+    # from those rows (a few hundred thousand a month instead of every play).
+    written = _insert_groupings(plays, [NO_HOUR, HOUR_COUNTRY])
+    without_hour = [g for g in STORED_GROUPINGS if not g & Dim.HOUR and g != NO_HOUR]
+    written += _derive(NO_HOUR, without_hour, lo, hi)
+    return written + _derive(HOUR_COUNTRY, [int(Dim.HOUR)], lo, hi)
+
+
+def _derive(source: int, groupings: list[int], lo: date, hi: date) -> int:
+    """Coarser groupings summed from the stored rows of `source` (PostgreSQL)."""
+    columns = [column for column, _ in DIM_COLUMNS.values()]
+    sets = []
+    for grouping in groupings:
+        kept = [column for dim, (column, _) in DIM_COLUMNS.items() if grouping & dim]
+        sets.append(f"({', '.join(['day', *kept])})")
+    # A dimension's bit is set when the row kept it (GROUPING(column) = 0); GROUPING only
+    # takes columns that some set groups by.
+    used = [(int(dim), column) for dim, (column, _) in DIM_COLUMNS.items() if any(g & dim for g in groupings)]
+    grouping_sql = " + ".join(f"{bit} * (1 - GROUPING({column}))" for bit, column in used) or "0"
+    blanks = [
+        f"COALESCE({column}, {blank})" if any(g & dim for g in groupings) else blank
+        for dim, (column, blank) in DIM_COLUMNS.items()
+    ]
+    t = _sql.table(ListeningDay)
+    return _sql.execute(
+        f"INSERT INTO {t} (day, grouping, {', '.join(columns)}, events, streams, skips, ms_played) "
+        f"SELECT day, {grouping_sql}, {', '.join(blanks)}, "
+        f"SUM(events), SUM(streams), SUM(skips), SUM(ms_played) "
+        f"FROM {t} WHERE grouping = %s AND day >= %s AND day < %s "
+        f"GROUP BY GROUPING SETS ({', '.join(sets)})",
+        [source, _sql.d(lo), _sql.d(hi)],
+    )
 
 
 _ALIASES = {"country": "c", "device": "dev", "plan_id": "p", "genre_id": "g", "hour": "h"}
@@ -292,9 +331,10 @@ def _insert_groupings(plays, groupings) -> int:
         group_by = f"GROUPING SETS ({', '.join(sets)})"
     sql, params = plays.query.sql_with_params()
     t = _sql.table(ListeningDay)
-    return _sql.execute(
-        f"INSERT INTO {t} (day, grouping, {', '.join(columns)}, events, streams, skips, ms_played) "
+    return _sql.insert_select(
+        f"INSERT INTO {t} (day, grouping, {', '.join(columns)}, events, streams, skips, ms_played)",
         f"SELECT {', '.join(select)}, COUNT(*), SUM(q.stream), SUM(q.skip), SUM(q.ms) "
         f"FROM ({sql}) q GROUP BY {group_by}",
         params,
+        columns=len(select) + 4,
     )

@@ -231,9 +231,10 @@ def test_grouping_for_picks_the_smallest_stored_grouping():
     assert (
         grouping_for([Dim.COUNTRY, Dim.DEVICE, Dim.PLAN]) == Dim.COUNTRY | Dim.DEVICE | Dim.PLAN | Dim.GENRE
     )
-    # The hour with two more dimensions is not kept at all.
-    with pytest.raises(ValueError, match="one other dimension at most"):
-        grouping_for([Dim.HOUR, Dim.DEVICE, Dim.PLAN])
+    # The hour is kept alone and with the country only.
+    assert grouping_for([Dim.HOUR, Dim.COUNTRY]) == Dim.HOUR | Dim.COUNTRY
+    with pytest.raises(ValueError, match="with the country only"):
+        grouping_for([Dim.HOUR, Dim.DEVICE])
 
 
 @pytest.mark.django_db
