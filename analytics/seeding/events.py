@@ -366,11 +366,15 @@ class EventGenerator:
         moved = np.maximum.accumulate(start[order] - spent + lift) - lift + spent
         final_start = np.empty(n_sessions, dtype=np.int64)
         final_start[order] = moved
-        rank = np.empty(n_sessions, dtype=np.int64)
-        rank[order] = np.arange(n_sessions)
         played_at = final_start[event_session] + offset_ms // 1000
         keep = valid & (played_at < timeline.end)
-        event_order = np.argsort(rank[event_session], kind="stable")
+        # Plays in session order (listener, start): each session's block lands where the
+        # sessions before it in that order end; a scatter, no sort of the plays.
+        sizes = np.bincount(event_session, minlength=n_sessions)
+        block_start = np.empty(n_sessions, dtype=np.int64)
+        block_start[order] = _exclusive_cumsum(sizes[order])
+        event_order = np.empty(n, dtype=np.int64)
+        event_order[block_start[event_session] + np.arange(n) - session_first[event_session]] = np.arange(n)
         event_order = event_order[keep[event_order]]
 
         session_device = np.where(
