@@ -329,7 +329,8 @@ class TrackCountryStreams(_StreamCount):
     the country so such a page reads its countries' slices only."""
 
     country = models.CharField(max_length=2)
-    track = models.ForeignKey(Track, on_delete=models.CASCADE, related_name="+")
+    # Indexed by `trackcountrystreams_track`, which leads with the track.
+    track = models.ForeignKey(Track, on_delete=models.CASCADE, related_name="+", db_index=False)
 
     class Meta:
         verbose_name_plural = "track streams by country"
@@ -340,6 +341,8 @@ class TrackCountryStreams(_StreamCount):
         ]
         indexes = [
             models.Index(fields=["country", "grain", "period", "-streams"], name="trackcountrystreams_top"),
+            # Sums of a few tracks (the candidates of a pruned ranking) under a filter.
+            models.Index(fields=["track", "grain", "period"], name="trackcountrystreams_track"),
         ]
 
     def __str__(self) -> str:
@@ -399,24 +402,49 @@ class GenreCountryStreams(_StreamCount):
 
 
 class PodcastRegionStreams(_StreamCount):
-    """Episode streams per podcast, listener region (`billing.regions`) and device.
-    Grain: (grain, period, region, device, podcast)."""
+    """Episode streams per podcast and listener region (`billing.regions`). Grain:
+    (grain, period, region, podcast): what podcast pages read without a device filter."""
 
     region = models.CharField(max_length=16)
-    device = models.CharField(max_length=8)
     podcast = models.ForeignKey(Podcast, on_delete=models.CASCADE, related_name="+")
 
     class Meta:
         verbose_name_plural = "podcast streams by region"
         constraints = [
             models.UniqueConstraint(
-                fields=["grain", "period", "region", "device", "podcast"],
-                name="podcastregionstreams_unique_grain",
+                fields=["grain", "period", "region", "podcast"], name="podcastregionstreams_unique_grain"
             ),
+        ]
+        # Covers the page's query: its sums come from the index alone.
+        indexes = [
+            models.Index(
+                fields=["grain", "period", "region", "podcast", "streams"], name="podcastregionstreams_sums"
+            )
         ]
 
     def __str__(self) -> str:
         return f"{self.podcast_id} {self.region} {self.grain} {self.period}: {self.streams}"
+
+
+class PodcastDeviceStreams(_StreamCount):
+    """Episode streams per podcast, listener region and device. Grain: (grain, period,
+    device, region, podcast): what podcast pages read with a device filter."""
+
+    device = models.CharField(max_length=8)
+    region = models.CharField(max_length=16)
+    podcast = models.ForeignKey(Podcast, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        verbose_name_plural = "podcast streams by device"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["grain", "period", "device", "region", "podcast"],
+                name="podcastdevicestreams_unique_grain",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.podcast_id} {self.device} {self.region} {self.grain} {self.period}: {self.streams}"
 
 
 class CountryStreams(_StreamCount):
@@ -506,6 +534,29 @@ class ListenerActivity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.listener_id} era {self.era}: {self.months:060b}"
+
+
+class ActivityPattern(models.Model):
+    """How many listeners of a country share one `ListenerActivity.months` bitmap.
+
+    Grain: (era, country, months). Listeners active in some whole months of an era are
+    the sum over the patterns that meet those months' bits: a few thousand rows instead
+    of one per listener, since most listeners share a handful of patterns.
+    """
+
+    era = models.SmallIntegerField()
+    country = models.CharField(max_length=2)
+    months = models.BigIntegerField()
+    listeners = models.PositiveIntegerField()
+
+    class Meta:
+        verbose_name_plural = "activity patterns"
+        constraints = [
+            models.UniqueConstraint(fields=["era", "country", "months"], name="activitypattern_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.country} era {self.era}: {self.listeners} x {self.months:060b}"
 
 
 class ContentRollupWatermark(models.Model):

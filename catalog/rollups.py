@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import F, Max, Min, Model, Q, QuerySet
+from django.db.models import F, Max, Min, Model, Q, QuerySet, Sum
 from django.utils import timezone
 
 from analytics.kpis._time import day_start, local_date, month_end, month_start, months, months_between
@@ -34,6 +34,7 @@ from analytics.models import STREAM_MIN_MS, ListeningEvent
 from billing.models import Listener
 from billing.regions import region_of
 from catalog.models import (
+    ActivityPattern,
     AlbumStreams,
     ArtistStreams,
     ContentRollupWatermark,
@@ -43,6 +44,7 @@ from catalog.models import (
     GenreCountryStreams,
     ListenerActivity,
     ListenerMonthActivity,
+    PodcastDeviceStreams,
     PodcastRegionStreams,
     RollupGrain,
     Track,
@@ -65,11 +67,17 @@ _COUNT_TABLES: list[tuple[str, type[Model], list[str], str]] = [
     ("artist_streams", ArtistStreams, ["artist_id"], "streams"),
     ("album_streams", AlbumStreams, ["album_id"], "streams"),
     ("genre_country_streams", GenreCountryStreams, ["country", "genre_id"], "streams"),
-    ("podcast_region_streams", PodcastRegionStreams, ["region", "device", "podcast_id"], "streams"),
+    ("podcast_region_streams", PodcastRegionStreams, ["region", "podcast_id"], "streams"),
+    ("podcast_device_streams", PodcastDeviceStreams, ["device", "region", "podcast_id"], "streams"),
     ("country_streams", CountryStreams, ["country"], "streams"),
     ("country_signups", CountrySignups, ["country"], "signups"),
 ]
-TABLES = (*(name for name, *_ in _COUNT_TABLES), "listener_month_activity", "listener_activity")
+TABLES = (
+    *(name for name, *_ in _COUNT_TABLES),
+    "listener_month_activity",
+    "listener_activity",
+    "activity_patterns",
+)
 
 # The SQL is written out because Django has no INSERT ... SELECT, and moving millions
 # of aggregated rows through Python would make a full refresh many times slower.
@@ -81,6 +89,7 @@ _TCS = TrackCountryStreams._meta.db_table
 _TS = TrackStreams._meta.db_table
 _LMA = ListenerMonthActivity._meta.db_table
 _LA = ListenerActivity._meta.db_table
+_AP = ActivityPattern._meta.db_table
 
 
 def era_bit(month: date) -> tuple[int, int]:
@@ -104,10 +113,21 @@ class Span:
     days: tuple[tuple[date, date], ...]
 
     def q(self) -> Q:
+        # Days as a list, not a range: an index on (grain, period, item) then finds one
+        # item's rows by probing each day instead of scanning every item of the range.
         condition = Q(grain=MONTH, period__in=self.months) if self.months else Q()
-        for lo, hi in self.days:
-            condition |= Q(grain=DAY, period__gte=lo, period__lt=hi)
+        if self.days:
+            condition |= Q(grain=DAY, period__in=self.day_list)
         return condition
+
+    @property
+    def day_list(self) -> list[date]:
+        return [lo + timedelta(days=n) for lo, hi in self.days for n in range((hi - lo).days)]
+
+    @property
+    def touched_months(self) -> list[date]:
+        """Every calendar month the span has rows in."""
+        return sorted({*self.months, *(month_start(lo) for lo, _ in self.days)})
 
     @property
     def cells(self) -> int:
@@ -126,7 +146,8 @@ class Span:
         row) for every month the span touches, in order."""
         parts = [(month, Q(grain=MONTH, period=month), True) for month in self.months]
         parts += [
-            (month_start(lo), Q(grain=DAY, period__gte=lo, period__lt=hi), False) for lo, hi in self.days
+            (month_start(lo), Q(grain=DAY, period__in=Span((), ((lo, hi),)).day_list), False)
+            for lo, hi in self.days
         ]
         return sorted(parts, key=lambda part: part[0])
 
@@ -145,31 +166,46 @@ def span(start: date, end: date, *, through: date | None) -> Span:
     return Span(months=tuple(whole), days=tuple(partial))
 
 
-def active_listeners(covered: Span) -> tuple[QuerySet[ListenerActivity], bool]:
-    """`ListenerActivity` rows of the listeners with an event in the span, and whether a
-    listener may appear in more than one of them (the span crosses an era): count
-    `listener` distinct then."""
-    rows = ListenerActivity.objects.all()
+def active_listener_counts(covered: Span, countries: frozenset[str] | None) -> list[tuple[str, int]]:
+    """(country, listeners with an event in the span) for the listener countries kept
+    (None: all). Whole months of one era read `ActivityPattern`; otherwise the distinct
+    (listener, country) pairs of `ListenerActivity` and of the edge months'
+    `ListenerMonthActivity` bits are counted in one UNION."""
     masks: dict[int, int] = defaultdict(int)
     for month in covered.months:
         era, bit = era_bit(month)
         masks[era] |= 1 << bit
-    condition = Q()
+
+    def kept(rows: QuerySet) -> QuerySet:
+        return rows if countries is None else rows.filter(country__in=countries)
+
+    if not covered.days and len(masks) == 1:
+        [(era, mask)] = masks.items()
+        patterns = ActivityPattern.objects.filter(era=era).alias(hit=F("months").bitand(mask))
+        return list(
+            kept(patterns.filter(hit__gt=0)).values_list("country").annotate(n=Sum("listeners")).order_by()
+        )
+    parts = []
     for era, mask in sorted(masks.items()):
-        rows = rows.alias(**{f"era_{era}": F("months").bitand(mask)})
-        condition |= Q(era=era, **{f"era_{era}__gt": 0})
-    eras = set(masks)
+        rows = ListenerActivity.objects.filter(era=era).alias(hit=F("months").bitand(mask))
+        parts.append(kept(rows.filter(hit__gt=0)).values_list("listener_id", "country"))
     if covered.days:
-        edges = ListenerMonthActivity.objects.all()
-        edge_condition = Q()
+        edges, condition = ListenerMonthActivity.objects.all(), Q()
         for index, (lo, hi) in enumerate(covered.days):
             mask = sum(1 << (day - 1) for day in range(lo.day, lo.day + (hi - lo).days))
             edges = edges.alias(**{f"edge_{index}": F("days").bitand(mask)})
-            edge_condition |= Q(month=month_start(lo), **{f"edge_{index}__gt": 0})
-        edge_eras = {era_bit(month_start(lo))[0] for lo, _ in covered.days}
-        eras |= edge_eras
-        condition |= Q(era__in=edge_eras, listener__in=edges.filter(edge_condition).values("listener"))
-    return rows.filter(condition), len(eras) > 1
+            condition |= Q(month=month_start(lo), **{f"edge_{index}__gt": 0})
+        parts.append(kept(edges.filter(condition)).values_list("listener_id", "country"))
+    statements, params = [], []
+    for index, part in enumerate(parts):
+        sql, part_params = part.order_by().query.sql_with_params()
+        statements.append(f"SELECT * FROM ({sql}) p{index}")
+        params.extend(part_params)
+    # UNION (not UNION ALL) keeps each listener once across eras and edge months.
+    union = " UNION ".join(statements) if len(statements) > 1 else f"SELECT DISTINCT * FROM ({sql}) p0"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT u.country, COUNT(*) FROM ({union}) u GROUP BY u.country", params)
+        return [(country, int(n)) for country, n in cursor.fetchall()]
 
 
 def signups_before(day: date) -> Q:
@@ -265,6 +301,7 @@ def _delete_for_rebuild(first_day: date | None, today: date) -> None:
             rows.delete()
         ListenerMonthActivity.objects.all().delete()
         ListenerActivity.objects.all().delete()
+        ActivityPattern.objects.all().delete()
 
 
 def _date(value: date) -> object:
@@ -346,10 +383,13 @@ def _refresh_day_in_python(cursor, day: date, d: object, lo: object, hi: object)
         f"GROUP BY l.country, e.device, p.podcast_id",
         [lo, hi, STREAM_MIN_MS],
     )
-    podcasts: dict[tuple[str, str, int], int] = defaultdict(int)
+    by_device: dict[tuple[str, str, int], int] = defaultdict(int)
+    by_region: dict[tuple[str, int], int] = defaultdict(int)
     countries: dict[str, int] = defaultdict(int)
     for country, device, podcast, streams in cursor.fetchall():
-        podcasts[(region_of(country) or "", device, podcast)] += streams
+        region = region_of(country) or ""
+        by_device[(device, region, podcast)] += streams
+        by_region[(region, podcast)] += streams
         countries[country] += streams
     cursor.execute(
         f"SELECT country, SUM(streams) FROM {_TCS} WHERE grain = %s AND period = %s GROUP BY country",
@@ -357,11 +397,16 @@ def _refresh_day_in_python(cursor, day: date, d: object, lo: object, hi: object)
     )
     for country, streams in cursor.fetchall():
         countries[country] += int(streams)
-    if podcasts:
+    if by_region:
         cursor.executemany(
             f"INSERT INTO {PodcastRegionStreams._meta.db_table} "
-            f"(grain, period, region, device, podcast_id, streams) VALUES (%s, %s, %s, %s, %s, %s)",
-            [[DAY, d, *key, streams] for key, streams in sorted(podcasts.items())],
+            f"(grain, period, region, podcast_id, streams) VALUES (%s, %s, %s, %s, %s)",
+            [[DAY, d, *key, streams] for key, streams in sorted(by_region.items())],
+        )
+        cursor.executemany(
+            f"INSERT INTO {PodcastDeviceStreams._meta.db_table} "
+            f"(grain, period, device, region, podcast_id, streams) VALUES (%s, %s, %s, %s, %s, %s)",
+            [[DAY, d, *key, streams] for key, streams in sorted(by_device.items())],
         )
     if countries:
         cursor.executemany(
@@ -369,7 +414,11 @@ def _refresh_day_in_python(cursor, day: date, d: object, lo: object, hi: object)
             f"VALUES (%s, %s, %s, %s)",
             [[DAY, d, country, streams] for country, streams in sorted(countries.items())],
         )
-    return {"podcast_region_streams": len(podcasts), "country_streams": len(countries)}
+    return {
+        "podcast_region_streams": len(by_region),
+        "podcast_device_streams": len(by_device),
+        "country_streams": len(countries),
+    }
 
 
 def _refresh_activity_bit(cursor, day: date, lo: object, hi: object) -> int:
@@ -428,4 +477,11 @@ def _refresh_month(cursor, month: date) -> dict[str, int]:
         [era, flag, m],
     )
     written["listener_activity"] = max(cursor.rowcount, 0)
+    cursor.execute(f"DELETE FROM {_AP} WHERE era = %s", [era])
+    cursor.execute(
+        f"INSERT INTO {_AP} (era, country, months, listeners) "
+        f"SELECT era, country, months, COUNT(*) FROM {_LA} WHERE era = %s GROUP BY era, country, months",
+        [era],
+    )
+    written["activity_patterns"] = max(cursor.rowcount, 0)
     return written

@@ -7,10 +7,13 @@ that computes the same result from `ListeningEvent`; tests compare both.
 
 How the rankings stay fast over long ranges: a top-N over many periods would sum a
 row per item and period (a year of month rows is most of the catalogue twelve times).
-Instead `_pruned_top` (1) sums, over the whole range, the items leading one period of
-it: the N-th largest of those sums is a floor F that the true N-th item reaches; (2) an
-item reaching F over c (period, country) cells has a cell of at least F / c, so only
-items with such a cell are summed. The result is exact; ties are broken by id.
+Instead `_pruned_top` (1) sums, over the whole range and with the filters, N items
+leading one month of it: the smallest of those sums is a floor F that the true N-th
+item reaches; (2) an item's filtered streams in the range are at most the sum of its
+unfiltered month rows over the m months the range touches, so an item reaching F has
+a month row of at least F / m; only items with such a month row (read off the streams
+index) are summed, each through an index on the item. The result is exact; ties are
+broken by id. While a refresh is running, a month row may briefly lag its day rows.
 
 Readings where the specification is silent:
 - Rankings break ties by id (track, artist, album, genre, podcast), so ranks are 1..n.
@@ -34,7 +37,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 
 from django.db import connection
-from django.db.models import Count, F, QuerySet, Sum, Window
+from django.db.models import Count, F, Q, QuerySet, Sum, Window
 from django.db.models.functions import RowNumber, TruncMonth
 
 # A module import, not `from catalog.rollups import ...`: `catalog.rollups` imports
@@ -52,6 +55,7 @@ from catalog.models import (
     ArtistStreams,
     GenreCountryStreams,
     Podcast,
+    PodcastDeviceStreams,
     PodcastRegionStreams,
     Track,
     TrackCountryStreams,
@@ -81,19 +85,19 @@ def covering(start: date, end: date) -> rollups.Span:
 # Where the per-track figures come from: the rollups, or the raw events.
 
 
-def _rollup_tracks(
-    covered: rollups.Span, countries: frozenset[str] | None, genre: int | None
-) -> tuple[QuerySet, int]:
-    """Rollup rows of the span with a `track` and a `streams` column, and how many rows
-    one track can have among them (periods x countries)."""
+def _rollup_tracks(covered: rollups.Span, countries: frozenset[str] | None, genre: int | None) -> QuerySet:
+    """Rollup rows of the span with a `track` and a `streams` column."""
     if countries is None:
-        rows, cells = TrackStreams.objects.filter(covered.q()), covered.cells
+        rows = TrackStreams.objects.filter(covered.q())
     else:
         rows = TrackCountryStreams.objects.filter(covered.q(), country__in=countries)
-        cells = covered.cells * len(countries)
-    if genre:
-        rows = rows.filter(track__genre_id=genre)
-    return rows, cells
+    return rows.filter(track__genre_id=genre) if genre else rows
+
+
+def _track_bound(genre: int | None) -> QuerySet:
+    """Month rows bounding a track's streams under any country filter: all listeners'."""
+    rows = TrackStreams.objects.all()
+    return rows.filter(track__genre_id=genre) if genre else rows
 
 
 def stream_events(start: date, end: date, countries: frozenset[str] | None) -> QuerySet:
@@ -120,34 +124,57 @@ def _top(rows: QuerySet, key: str, total: Sum | Count, limit: int | None) -> lis
     return [(row[key], row["streams"]) for row in ranked]
 
 
-def _pruned_top(
-    rows: QuerySet, key: str, *, covered: rollups.Span, cells: int, one_row_per_cell: bool, limit: int = TOP_N
-) -> list[tuple[int, int]]:
-    """`_top` of rollup rows in two queries that read few rows (see the module docstring).
+# With this many candidates or more, pruning is not worth it.
+_MAX_CANDIDATES = 500
 
-    `cells` bounds how many rows one item has in `rows`; `one_row_per_cell` says an
-    item has at most one row per (grain, period), so a period's leaders are read off
-    the (grain, period, streams) index without summing.
+
+def _pruned_top(
+    exact: QuerySet,
+    key: str,
+    *,
+    covered: rollups.Span,
+    leaders: QuerySet,
+    bound: QuerySet,
+    bound_key: str | None = None,
+    limit: int = TOP_N,
+) -> list[tuple[int, int]]:
+    """`_top` of the rollup rows `exact` (filtered, of the span), reading few rows (see
+    the module docstring).
+
+    `leaders` is a sliced queryset of `limit` ids likely to rank high (any ids are
+    correct; they are read first). `bound` holds month rows, one per item (`bound_key`) and month, whose
+    streams are at least the item's in `exact` for that month.
     """
-    sample = rows.filter(covered.sample)
-    if one_row_per_cell:
-        leaders = sample.order_by("-streams", key).values(key)[:limit]
-    else:
-        leaders = (
-            sample.values(key).annotate(total=Sum("streams")).order_by("-total", key).values(key)[:limit]
-        )
+    # Ids as literal lists throughout: the planner then sees how few there are and
+    # looks each one up, where a subquery's size is guessed (often badly).
     sums = list(
-        rows.filter(**{f"{key}__in": leaders})
+        exact.filter(**{f"{key}__in": list(leaders)})
         .values(key)
         .annotate(total=Sum("streams"))
         .values_list("total", flat=True)
         .order_by()
     )
     if len(sums) == limit:
-        floor = min(sums)
-        threshold = -(-floor // cells)  # ceil(floor / cells)
-        rows = rows.filter(**{f"{key}__in": rows.filter(streams__gte=threshold).values(key)})
-    return _top(rows, key, Sum("streams"), limit)
+        touched = covered.touched_months
+        threshold = -(-min(sums) // len(touched))  # ceil(F / m)
+        candidates = bound.filter(grain=rollups.MONTH, period__in=touched, streams__gte=threshold)
+        found = list(
+            candidates.values_list(bound_key or key, flat=True).distinct().order_by()[:_MAX_CANDIDATES]
+        )
+        # Past the cap the floor prunes little (items of similar size): summing every
+        # item in one pass is then cheaper than looking each one up.
+        if len(found) < _MAX_CANDIDATES:
+            exact = exact.filter(**{f"{key}__in": found})
+    return _top(exact, key, Sum("streams"), limit)
+
+
+def _month_leaders(rows: QuerySet, key: str, month: date, limit: int) -> QuerySet:
+    """The `limit` items with the most streams in the month row of `month`."""
+    return (
+        rows.filter(grain=rollups.MONTH, period=month)
+        .order_by("-streams", key)
+        .values_list(key, flat=True)[:limit]
+    )
 
 
 _SUM = Sum("streams")
@@ -188,8 +215,14 @@ def _rollup_top_tracks(
     start: date, end: date, countries: frozenset[str] | None, genre: int | None
 ) -> list[tuple[int, int]]:
     covered = covering(start, end)
-    rows, cells = _rollup_tracks(covered, countries, genre)
-    return _pruned_top(rows, "track_id", covered=covered, cells=cells, one_row_per_cell=countries is None)
+    bound = _track_bound(genre)
+    return _pruned_top(
+        _rollup_tracks(covered, countries, genre),
+        "track_id",
+        covered=covered,
+        leaders=_month_leaders(bound, "track_id", covered.touched_months[0], TOP_N),
+        bound=bound,
+    )
 
 
 @kpi(
@@ -247,13 +280,30 @@ def _rollup_top_of(
     genre: int | None,
 ) -> list[tuple[int, int]]:
     """Top artists or albums: from their own rollup without filters; with a filter,
-    summed from the track rollups (their rows carry the country and the genre)."""
+    summed from the track rollups (their rows carry the country and the genre), their
+    own month rows bounding the sums."""
     covered = covering(start, end)
+    bound = model.objects.all()
+    first = covered.touched_months[0]
     if countries is None and not genre:
-        rows = model.objects.filter(covered.q())
-        return _pruned_top(rows, key, covered=covered, cells=covered.cells, one_row_per_cell=True)
-    rows, _ = _rollup_tracks(covered, countries, genre)
-    return _top(rows, track_key, _SUM, TOP_N)
+        exact = model.objects.filter(covered.q())
+        return _pruned_top(
+            exact, key, covered=covered, leaders=_month_leaders(bound, key, first, TOP_N), bound=bound
+        )
+    exact = _rollup_tracks(covered, countries, genre)
+    if genre:
+        # The genre's leaders, not the platform's: summed from its tracks' month rows.
+        leaders = (
+            _track_bound(genre)
+            .filter(grain=rollups.MONTH, period=first)
+            .values(track_key)
+            .annotate(total=Sum("streams"))
+            .order_by("-total", track_key)
+            .values_list(track_key, flat=True)[:TOP_N]
+        )
+    else:
+        leaders = _month_leaders(bound, key, first, TOP_N)
+    return _pruned_top(exact, track_key, covered=covered, leaders=leaders, bound=bound, bound_key=key)
 
 
 def _artists_result(ranked: list[tuple[int, int]]) -> KpiResult:
@@ -452,35 +502,91 @@ def top_genres_raw(
 def _rollup_monthly_top(
     covered: rollups.Span, countries: frozenset[str] | None, genre: int | None
 ) -> list[tuple[date, int, int]]:
-    """(month, track, streams) of the top tracks of every month: one statement, a UNION
-    ALL of a ranked, limited query per month. A whole month without a country filter
-    has one row per track, so its leaders come straight off the streams index."""
-    parts = []
-    for month, rows_q, month_row in covered.month_parts():
-        rows, _ = _rollup_tracks(covered, countries, genre)
-        rows = rows.filter(rows_q)
-        if countries is None and month_row:
-            ranked = rows.order_by("-streams", "track_id").values_list("track_id", "streams")
-        else:
-            ranked = (
+    """(month, track, streams) of the top tracks of every month the span touches.
+
+    A month read from one row per track (a whole month, all listeners or one country)
+    takes its leaders off the streams index. Any other month is pruned as in
+    `_pruned_top`: the month's ten all-listener leaders give a floor F, and only tracks
+    whose month row reaches F are summed. Three UNION ALL statements in all.
+    """
+    parts = covered.month_parts()
+    bound = _track_bound(genre)
+
+    def exact(rows_q: Q) -> QuerySet:
+        return _rollup_tracks(covered, countries, genre).filter(rows_q)
+
+    direct = {
+        index
+        for index, (_, _, month_row) in enumerate(parts)
+        if month_row and (countries is None or len(countries) == 1)
+    }
+    pruned = [index for index in range(len(parts)) if index not in direct]
+    seeded = [
+        (
+            index,
+            exact(parts[index][1])
+            .filter(track__in=_month_leaders(bound, "track_id", parts[index][0], TOP_PER_MONTH))
+            .values("track_id")
+            .annotate(total=Sum("streams"))
+            .values_list("total"),
+        )
+        for index in pruned
+    ]
+    floors = {
+        index: int(floor)
+        for index, found, floor in _union_all(seeded, "COUNT(*), MIN(total)")
+        if found == TOP_PER_MONTH
+    }
+    candidates: dict[int, list[int]] = defaultdict(list)
+    reaching = [
+        (
+            index,
+            bound.filter(grain=rollups.MONTH, period=parts[index][0], streams__gte=floor).values_list(
+                "track_id"
+            ),
+        )
+        for index, floor in floors.items()
+    ]
+    for index, track in _union_all(reaching, "*"):
+        candidates[index].append(track)
+    ranked = []
+    for index, (_, rows_q, _) in enumerate(parts):
+        rows = exact(rows_q)
+        if index in direct:
+            ranked.append((index, rows.order_by("-streams", "track_id").values_list("track_id", "streams")))
+            continue
+        if index in floors:
+            rows = rows.filter(track__in=candidates[index])
+        ranked.append(
+            (
+                index,
                 rows.values("track_id")
                 .annotate(total=Sum("streams"))
                 .order_by("-total", "track_id")
-                .values_list("track_id", "total")
+                .values_list("track_id", "total"),
             )
-        parts.append((month, ranked[:TOP_PER_MONTH]))
-    if not parts:
+        )
+    ranked = [(index, rows[:TOP_PER_MONTH]) for index, rows in ranked]
+    return [(parts[index][0], track, int(streams)) for index, track, streams in _union_all(ranked, "*")]
+
+
+def _union_all(selects: list[tuple[int, QuerySet]], columns: str) -> list[tuple]:
+    """Run querysets as one UNION ALL statement; each row starts with its part's index.
+
+    Django has no UNION of limited querysets on SQLite; wrapping each one in a subquery
+    is valid SQL on both databases. `columns` is selected from each wrapped query: "*",
+    or aggregates (one row per part)."""
+    if not selects:
         return []
     statements, params = [], []
-    for index, (_, ranked) in enumerate(parts):
-        sql, part_params = ranked.query.sql_with_params()
-        # Django has no UNION of limited queries on SQLite; wrapping each in a
-        # subquery is valid SQL on both databases.
-        statements.append(f"SELECT {index} AS part, p{index}.* FROM ({sql}) p{index}")
+    for index, queryset in selects:
+        sql, part_params = queryset.query.sql_with_params()
+        prefix = f"p{index}." if columns == "*" else ""
+        statements.append(f"SELECT {index} AS part, {prefix}{columns} FROM ({sql}) p{index}")
         params.extend(part_params)
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(statements), params)
-        return [(parts[index][0], track, int(streams)) for index, track, streams in cursor.fetchall()]
+        return cursor.fetchall()
 
 
 def _raw_monthly_top(rows: QuerySet) -> list[tuple[date, int, int]]:
@@ -625,7 +731,8 @@ def podcasts_by_region(
 ) -> KpiResult:
     """Episode streams (plays of 30 s or more) per podcast and listener region in the
     period; regions in their fixed order, podcasts by streams, ties by podcast id."""
-    rows = PodcastRegionStreams.objects.filter(covering(start, end).q())
+    model = PodcastDeviceStreams if device else PodcastRegionStreams
+    rows = model.objects.filter(covering(start, end).q())
     if region:
         rows = rows.filter(region=region)
     if device:

@@ -122,14 +122,10 @@ def _rollups(
 ) -> tuple[Pairs, Pairs, Pairs]:
     covered = covering(start, end)
     signups = _in(CountrySignups.objects.filter(rollups.signups_before(_time.local_date(at))), countries)
-    active, repeated = rollups.active_listeners(covered)
     streams = _in(CountryStreams.objects.filter(covered.q()), countries)
     return (
         signups.values_list("country").annotate(n=Sum("signups")).order_by(),
-        _in(active, countries)
-        .values_list("country")
-        .annotate(n=Count("listener", distinct=repeated))
-        .order_by(),
+        rollups.active_listener_counts(covered, countries),
         streams.values_list("country").annotate(n=Sum("streams")).order_by(),
     )
 

@@ -212,16 +212,7 @@ SEED_TODAY = date(2026, 2, 28)
 
 
 def test_geography_kpis_match_their_raw_references_on_seeded_data():
-    call_command(
-        "seed",
-        listeners=150,
-        events=15_000,
-        months=4,
-        seed=7,
-        end_date="2026-03-01",
-        quiet=True,
-        skip_rollups=True,
-    )
+    call_command("seed", listeners=150, events=15_000, months=4, seed=7, end_date="2026-03-01", quiet=True)
     catalog_rollups.refresh(since=None, full=True, today=SEED_TODAY)
     billing_rollups.refresh(since=None, full=True, today=SEED_TODAY)
     country = (

@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from django.db.models import Count
 from django.test import override_settings
 
 from analytics.models import ListeningEvent
 from billing.models import Listener
 from catalog.models import (
+    ActivityPattern,
     AlbumStreams,
     ArtistStreams,
     ContentRollupWatermark,
@@ -20,11 +20,12 @@ from catalog.models import (
     GenreCountryStreams,
     ListenerActivity,
     ListenerMonthActivity,
+    PodcastDeviceStreams,
     PodcastRegionStreams,
     TrackCountryStreams,
     TrackStreams,
 )
-from catalog.rollups import Span, active_listeners, era_bit, refresh, signups_before, span
+from catalog.rollups import Span, active_listener_counts, era_bit, refresh, signups_before, span
 from tests.factories import at, make_episode, make_event, make_genre, make_listener, make_track
 
 pytestmark = pytest.mark.django_db
@@ -105,9 +106,13 @@ def test_refresh_writes_day_and_month_rows(data):
         ("month", "2026-02-01", "US", rock, 1),
     ]
     podcast = data["podcast"].id
-    assert _rows(PodcastRegionStreams, "grain", "period", "region", "device", "podcast", "streams") == [
-        ("day", "2026-02-03", "north_america", "car", podcast, 1),
-        ("month", "2026-02-01", "north_america", "car", podcast, 1),
+    assert _rows(PodcastRegionStreams, "grain", "period", "region", "podcast", "streams") == [
+        ("day", "2026-02-03", "north_america", podcast, 1),
+        ("month", "2026-02-01", "north_america", podcast, 1),
+    ]
+    assert _rows(PodcastDeviceStreams, "grain", "period", "device", "region", "podcast", "streams") == [
+        ("day", "2026-02-03", "car", "north_america", podcast, 1),
+        ("month", "2026-02-01", "car", "north_america", podcast, 1),
     ]
     # Tracks and episodes alike: US on Feb 3 = t2 + the episode.
     assert _rows(CountryStreams, "grain", "period", "country", "streams") == [
@@ -137,6 +142,10 @@ def test_refresh_writes_day_and_month_rows(data):
         (5, se, "SE", JAN_BIT | FEB_BIT),
         (5, us, "US", FEB_BIT),
     ]
+    assert _rows(ActivityPattern, "era", "country", "months", "listeners") == [
+        (5, "SE", JAN_BIT | FEB_BIT, 1),
+        (5, "US", FEB_BIT, 1),
+    ]
     # Day rows + month rows per table; the activity tables count rows upserted.
     assert written == {
         "track_country_streams": 4 + 4,
@@ -145,10 +154,12 @@ def test_refresh_writes_day_and_month_rows(data):
         "album_streams": 3 + 3,
         "genre_country_streams": 4 + 4,
         "podcast_region_streams": 1 + 1,
+        "podcast_device_streams": 1 + 1,
         "country_streams": 4 + 3,
         "country_signups": 2 + 2,
         "listener_month_activity": 4,
         "listener_activity": 1 + 2,  # SE in January; SE and US in February
+        "activity_patterns": 1 + 2,  # rebuilt per month: SE; then SE and US
     }
     watermark = ContentRollupWatermark.objects.get()
     assert (watermark.through, watermark.max_event_id, watermark.max_listener_id) == (
@@ -166,6 +177,7 @@ def _everything() -> list[list[tuple]]:
         _rows(CountrySignups, "grain", "period", "country", "signups"),
         _rows(ListenerMonthActivity, "month", "listener", "days"),
         _rows(ListenerActivity, "era", "listener", "months"),
+        _rows(ActivityPattern, "era", "country", "months", "listeners"),
     ]
 
 
@@ -270,7 +282,7 @@ def test_refresh_without_data_only_sets_the_watermark():
     written = refresh(since=None, full=False, today=TODAY)
 
     assert set(written.values()) == {0}
-    assert len(written) == 10
+    assert len(written) == 12
     assert ContentRollupWatermark.objects.get().through == TODAY
 
 
@@ -313,23 +325,39 @@ def test_span_rows_add_up_to_the_range(data):
     ) == [("month", t1), ("month", data["t2"].id)]
 
 
-def test_active_listeners_match_edge_day_and_month_bits(data):
+def test_active_listener_counts_match_edge_day_and_month_bits(data):
     refresh(since=None, full=False, today=TODAY)
 
-    def active(start: date, end: date) -> list[int]:
-        rows, repeated = active_listeners(span(start, end, through=TODAY))
-        assert repeated is False  # one era
-        return sorted(rows.values_list("listener_id", flat=True))
+    def active(start: date, end: date, countries: frozenset[str] | None = None) -> list[tuple[str, int]]:
+        return sorted(active_listener_counts(span(start, end, through=TODAY), countries))
 
-    se, us = data["se"].id, data["us"].id
     assert active(date(2026, 2, 2), date(2026, 2, 3)) == []  # nobody played on Feb 2
-    assert active(date(2026, 2, 2), date(2026, 2, 4)) == [us]  # US on Feb 3
-    assert active(date(2026, 1, 31), date(2026, 2, 1)) == [se]  # SE on Jan 31 (bit 30)
-    assert active(JAN, FEB) == [se]  # January's bit
-    assert active(date(2026, 1, 31), date(2026, 3, 1)) == [se, us]  # Jan 31 + February
+    assert active(date(2026, 2, 2), date(2026, 2, 4)) == [("US", 1)]  # US on Feb 3
+    assert active(date(2026, 1, 31), date(2026, 2, 1)) == [("SE", 1)]  # SE on Jan 31 (bit 30)
+    assert active(JAN, FEB) == [("SE", 1)]  # January's bit, from the patterns
+    assert active(date(2026, 1, 31), date(2026, 3, 1)) == [("SE", 1), ("US", 1)]  # Jan 31 + February
+    assert active(JAN, date(2026, 2, 4)) == [("SE", 1), ("US", 1)]  # past the refresh: whole months
+    assert active(JAN, date(2026, 3, 1), frozenset({"US"})) == [("US", 1)]
+    assert active(date(2026, 1, 31), date(2026, 2, 2), frozenset({"NO"})) == []
 
 
-def test_active_listeners_across_eras_count_each_listener_once():
+def test_active_listener_counts_sum_shared_patterns():
+    track = make_track()
+    for _ in range(3):
+        listener = make_listener(country="NO")
+        make_event(listener, track=track, played_at=at(2026, 1, 5))
+    make_event(make_listener(country="NO"), track=track, played_at=at(2026, 2, 2))
+    refresh(since=None, full=False, today=TODAY)
+
+    assert _rows(ActivityPattern, "country", "months", "listeners") == [
+        ("NO", JAN_BIT, 3),
+        ("NO", FEB_BIT, 1),
+    ]
+    assert active_listener_counts(span(JAN, date(2026, 3, 1), through=TODAY), None) == [("NO", 4)]
+    assert active_listener_counts(span(FEB, date(2026, 3, 1), through=TODAY), None) == [("NO", 1)]
+
+
+def test_active_listener_counts_across_eras_count_each_listener_once():
     # December 2029 is month 359 (era 5, bit 59); January 2030 is month 360 (era 6, bit 0).
     assert era_bit(date(2029, 12, 1)) == (5, 59)
     assert era_bit(date(2030, 1, 1)) == (6, 0)
@@ -337,13 +365,17 @@ def test_active_listeners_across_eras_count_each_listener_once():
     track = make_track()
     make_event(listener, track=track, played_at=at(2029, 12, 31))
     make_event(listener, track=track, played_at=at(2030, 1, 1))
-    refresh(since=None, full=False, today=date(2030, 1, 31))
+    through = date(2030, 1, 31)
+    refresh(since=None, full=False, today=through)
 
-    rows, repeated = active_listeners(span(date(2029, 12, 1), date(2030, 2, 1), through=date(2030, 1, 31)))
-
-    assert repeated is True
-    assert sorted(rows.values_list("era", "months")) == [(5, 1 << 59), (6, 1)]
-    assert rows.aggregate(n=Count("listener", distinct=True))["n"] == 1
+    assert _rows(ListenerActivity, "era", "months") == [(5, 1 << 59), (6, 1)]
+    assert active_listener_counts(span(date(2029, 12, 1), date(2030, 2, 1), through=through), None) == [
+        ("SE", 1)
+    ]
+    # With an edge day too (Dec 31 from the day bits, January whole).
+    assert active_listener_counts(span(date(2029, 12, 31), date(2030, 2, 1), through=through), None) == [
+        ("SE", 1)
+    ]
 
 
 def test_signups_before_counts_months_and_days_before_the_day(data):
