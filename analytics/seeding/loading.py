@@ -396,14 +396,17 @@ def _sqlite_event_columns(chunk: dict[str, np.ndarray]) -> list[list[Any]]:
 
 class EventWriter:
     """Streams event chunks into the event table: one binary COPY on PostgreSQL,
-    executemany per chunk on SQLite (each chunk its own transaction there)."""
+    executemany per chunk on SQLite (each chunk its own transaction there).
+
+    `prepare` (encoding a chunk) touches no connection, so another thread may run it
+    while this one writes the previous chunk.
+    """
 
     def __init__(self, connection, table: str, *, freeze: bool = False) -> None:
         self.connection = connection
         self.table = table
         self.freeze = freeze
         self._copy = None
-        self._cursor = None
         self._stack = None
         self.bytes_written = 0
 
@@ -411,7 +414,7 @@ class EventWriter:
         if self.connection.vendor == "postgresql":
             from contextlib import ExitStack
 
-            from psycopg.copy import QueuedLibpqWriter
+            from psycopg.copy import LibpqWriter
 
             quote = self.connection.ops.quote_name
             options = "FORMAT BINARY, FREEZE" if self.freeze else "FORMAT BINARY"
@@ -420,24 +423,25 @@ class EventWriter:
                 f"FROM STDIN ({options})"
             )
             self._stack = ExitStack()
-            self._cursor = self._stack.enter_context(self.connection.cursor())
-            raw_cursor = self._cursor.cursor
-            # The queued writer sends from a worker thread: the next chunk is generated
-            # while the server is still parsing this one.
-            self._copy = self._stack.enter_context(raw_cursor.copy(sql, writer=QueuedLibpqWriter(raw_cursor)))
+            raw_cursor = self._stack.enter_context(self.connection.cursor()).cursor
+            self._copy = self._stack.enter_context(raw_cursor.copy(sql, writer=LibpqWriter(raw_cursor)))
             self._copy.write(_BINARY_SIGNATURE)
         return self
 
-    def write(self, chunk: dict[str, np.ndarray]) -> None:
+    def prepare(self, chunk: dict[str, np.ndarray]) -> Any:
+        if self.connection.vendor == "postgresql":
+            return encode_events_binary(chunk)
+        return _sqlite_event_columns(chunk)
+
+    def write(self, prepared: Any) -> None:
         if self._copy is not None:
-            block = encode_events_binary(chunk)
-            self.bytes_written += block.nbytes
-            self._copy.write(block)
+            self.bytes_written += prepared.nbytes
+            self._copy.write(prepared)
         else:
             from django.db import transaction
 
             with transaction.atomic(using=self.connection.alias):
-                _sqlite_insert(self.connection, self.table, EVENT_COLUMNS, _sqlite_event_columns(chunk))
+                _sqlite_insert(self.connection, self.table, EVENT_COLUMNS, prepared)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if self._copy is not None and exc is None:

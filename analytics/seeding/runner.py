@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from django.apps import apps
@@ -198,6 +201,49 @@ def chunks_with_ids(generator: EventGenerator) -> Iterator[dict[str, np.ndarray]
         yield chunk
 
 
+def _prepared_in_background(
+    generator: EventGenerator, social: SocialCollector, prepare: Callable[[dict], Any]
+) -> Iterator[tuple[int, Any]]:
+    """(rows, prepared block) of every chunk, made by a second thread one or two chunks ahead.
+
+    numpy lets go of the interpreter lock in its big loops, so generating the next chunk
+    overlaps with writing this one (the database works in its own process meanwhile).
+    """
+    blocks: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        # Gives up once the consumer has stopped, so the thread never hangs on a full queue.
+        while not stop.is_set():
+            try:
+                blocks.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for number, chunk in enumerate(chunks_with_ids(generator)):
+                social.collect(chunk, number)
+                if not put((len(chunk["id"]), prepare(chunk))):
+                    return
+            put(None)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put(exc)
+
+    worker = threading.Thread(target=produce, name="seed-events", daemon=True)
+    worker.start()
+    try:
+        while (item := blocks.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
 def seed_database(
     config: SeedConfig,
     *,
@@ -270,10 +316,9 @@ def seed_database(
             with reporter.phase("listening events", plan.total, "events") as phase:
                 phase.advance(0)
                 with EventWriter(connection, event_table, freeze=freeze) as writer:
-                    for number, chunk in enumerate(chunks_with_ids(generator)):
-                        social.collect(chunk, number)
-                        writer.write(chunk)
-                        phase.advance(len(chunk["id"]))
+                    for size, prepared in _prepared_in_background(generator, social, writer.prepare):
+                        writer.write(prepared)
+                        phase.advance(size)
                 result.counts[ListeningEvent._meta.label] = phase.done
                 result.event_copy_bytes = writer.bytes_written
 
