@@ -518,7 +518,7 @@ class ListenerActivity(models.Model):
     an event in month i of the era (`rollups.era_bit`). Active listeners over whole
     months are then one bit test per listener instead of one row per listener-month."""
 
-    era = models.SmallIntegerField()
+    era = models.DateField(help_text="The first month of the era (January 2000, 2005, ...).")
     listener = models.ForeignKey(Listener, on_delete=models.CASCADE, related_name="+")
     country = models.CharField(max_length=2)
     months = models.BigIntegerField()
@@ -533,7 +533,7 @@ class ListenerActivity(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.listener_id} era {self.era}: {self.months:060b}"
+        return f"{self.listener_id} era {self.era:%Y}: {self.months:060b}"
 
 
 class ActivityPattern(models.Model):
@@ -544,7 +544,7 @@ class ActivityPattern(models.Model):
     of one per listener, since most listeners share a handful of patterns.
     """
 
-    era = models.SmallIntegerField()
+    era = models.DateField(help_text="The first month of the era, as in `ListenerActivity`.")
     country = models.CharField(max_length=2)
     months = models.BigIntegerField()
     listeners = models.PositiveIntegerField()
@@ -556,7 +556,7 @@ class ActivityPattern(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.country} era {self.era}: {self.listeners} x {self.months:060b}"
+        return f"{self.country} era {self.era:%Y}: {self.listeners} x {self.months:060b}"
 
 
 class ContentRollupWatermark(models.Model):

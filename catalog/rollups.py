@@ -29,7 +29,15 @@ from django.db import connection, transaction
 from django.db.models import F, Max, Min, Model, Q, QuerySet, Sum
 from django.utils import timezone
 
-from analytics.kpis._time import day_start, local_date, month_end, month_start, months, months_between
+from analytics.kpis._time import (
+    add_months,
+    day_start,
+    local_date,
+    month_end,
+    month_start,
+    months,
+    months_between,
+)
 from analytics.models import STREAM_MIN_MS, ListeningEvent
 from billing.models import Listener
 from billing.regions import region_of
@@ -92,10 +100,11 @@ _LA = ListenerActivity._meta.db_table
 _AP = ActivityPattern._meta.db_table
 
 
-def era_bit(month: date) -> tuple[int, int]:
+def era_bit(month: date) -> tuple[date, int]:
     """(era, bit) of a calendar month in `ListenerActivity`: eras are 60-month blocks
-    counted from January 2000."""
-    return divmod(months_between(_ERA_EPOCH, month), ERA_MONTHS)
+    from January 2000, named by their first month."""
+    era, bit = divmod(months_between(_ERA_EPOCH, month), ERA_MONTHS)
+    return add_months(_ERA_EPOCH, era * ERA_MONTHS), bit
 
 
 def covered_through() -> date | None:
@@ -171,7 +180,7 @@ def active_listener_counts(covered: Span, countries: frozenset[str] | None) -> l
     (None: all). Whole months of one era read `ActivityPattern`; otherwise the distinct
     (listener, country) pairs of `ListenerActivity` and of the edge months'
     `ListenerMonthActivity` bits are counted in one UNION."""
-    masks: dict[int, int] = defaultdict(int)
+    masks: dict[date, int] = defaultdict(int)
     for month in covered.months:
         era, bit = era_bit(month)
         masks[era] |= 1 << bit
@@ -458,8 +467,8 @@ def _refresh_month(cursor, month: date) -> dict[str, int]:
         )
         written[table] = max(cursor.rowcount, 0)
 
-    era, bit = era_bit(month)
-    flag = 1 << bit
+    era_start, bit = era_bit(month)
+    era, flag = _date(era_start), 1 << bit
     inactive = f"NOT EXISTS (SELECT 1 FROM {_LMA} a WHERE a.month = %s AND a.listener_id = {_LA}.listener_id)"
     # Unset the month for listeners no longer active in it (deleting rows that would be
     # left empty), then set it for those who are; unchanged rows are not rewritten.
