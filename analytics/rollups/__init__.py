@@ -78,6 +78,8 @@ ROLLUP_MODELS = (
     PlaylistRunDay,
 )
 
+JOIN_PLANS_FROM_DAYS = 7
+
 Progress = Callable[[str, int, int], None]
 
 
@@ -148,7 +150,9 @@ def refresh(
     #    month of consecutive days when many days are rebuilt (a commit per day would
     #    dominate a full rebuild); a day is never half-written either way.
     day_chunks = month_chunks(sorted(activity_days))
-    join_plans = bool(day_chunks) and not subscriptions_overlap()
+    # The join is faster than a lookup per play only on many days of plays; checking that
+    # it is safe costs more than a few days of lookups.
+    join_plans = len(activity_days) > JOIN_PLANS_FROM_DAYS and not subscriptions_overlap()
     for n, (lo, hi) in enumerate(day_chunks, 1):
         with _sql.atomic():
             for table, rows in build_activity(lo, hi).items():

@@ -6,7 +6,6 @@ them from the events with set-based SQL, so a re-run gives the same rows.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import date
 
 from django.db import connection
@@ -72,7 +71,7 @@ WITH ld AS (
 lg AS (
     SELECT lid, day, devices, LAG(day) OVER (PARTITION BY lid ORDER BY day) AS prev FROM ld
 ),
-lp AS (
+lp AS MATERIALIZED (
     SELECT lg.day AS day, l.country AS country, lg.devices AS devices, {signup_month} AS cohort,
            COALESCE(lg.prev, (
                SELECT {last_day} FROM {events} x WHERE x.listener_id = lg.lid AND x.played_at < %s
@@ -94,8 +93,8 @@ lc AS (
     FROM lp
 ),
 device_bits (device, bit) AS (VALUES {device_bits})
-SELECT 'a', day, country, gap, previous, signup, NULL, NULL, COUNT(*) FROM lc
-GROUP BY day, country, gap, previous, signup
+SELECT 'a' AS kind, day, country, gap, previous, signup, NULL AS cohort, NULL AS device, COUNT(*) AS n
+FROM lc GROUP BY day, country, gap, previous, signup
 UNION ALL
 SELECT 'c', day, country, 0, 0, 0, cohort, NULL, COUNT(*) FROM lc WHERE previous <> {same}
 GROUP BY day, country, cohort
@@ -111,7 +110,8 @@ def build_activity(lo: date, hi: date) -> dict[str, int]:
     `[lo, hi)`, reading the events once; returns rows written per table.
 
     Each listener-day is placed against the listener's previous active day: the one before
-    in the range (LAG), else the last play before the range (an index lookup per listener).
+    in the range (LAG), else the last play before the range (an index lookup per listener;
+    `lp` is MATERIALIZED so that the lookup runs once, not once per CASE that reads it).
     """
     played_day, played_params = _sql.local_date("e.played_at")
     last_day, last_params = _sql.local_date("MAX(x.played_at)")
@@ -141,32 +141,26 @@ def build_activity(lo: date, hi: date) -> dict[str, int]:
     )
     start, end = day_bounds(lo, hi)
     params = [*played_params, _sql.dt(start), _sql.dt(end), *signup_params, *last_params, _sql.dt(start)]
-    activity, cohorts, devices = [], [], defaultdict(int)
-    for kind, day, country, gap, previous, signup, cohort, device, n in _sql.fetchall(sql, params):
-        day = _sql.to_date(day)
-        if kind == "a":
-            activity.append(
-                ActivityDay(day=day, country=country, gap=gap, previous=previous, signup=signup, listeners=n)
-            )
-        elif kind == "c":
-            cohorts.append(CohortDay(day=day, country=country, cohort=_sql.to_date(cohort), listeners=n))
-        else:
-            # A listener has one country: the countries add up to the total.
-            devices[(day, country, device)] += n
-            devices[(day, "", device)] += n
     ActivityDay.objects.filter(day__gte=lo, day__lt=hi).delete()
     CohortDay.objects.filter(day__gte=lo, day__lt=hi).delete()
     ActiveListenersDay.objects.filter(day__gte=lo, day__lt=hi).exclude(device="").delete()
-    ActivityDay.objects.bulk_create(activity, batch_size=5_000)
-    CohortDay.objects.bulk_create(cohorts, batch_size=5_000)
-    ActiveListenersDay.objects.bulk_create(
-        (
-            ActiveListenersDay(day=day, country=country, device=device, dau=n)
-            for (day, country, device), n in sorted(devices.items())
-        ),
-        batch_size=5_000,
-    )
-    return {"ActivityDay": len(activity), "CohortDay": len(cohorts), "ActiveListenersDay": len(devices)}
+    with _sql.temporary_table("activity_rows", sql, params) as rows:
+        return {
+            "ActivityDay": _sql.execute(
+                f"INSERT INTO {_sql.table(ActivityDay)} (day, country, gap, previous, signup, listeners) "
+                f"SELECT day, country, gap, previous, signup, n FROM {rows} WHERE kind = 'a'"
+            ),
+            "CohortDay": _sql.execute(
+                f"INSERT INTO {_sql.table(CohortDay)} (day, country, cohort, listeners) "
+                f"SELECT day, country, cohort, n FROM {rows} WHERE kind = 'c'"
+            ),
+            # A listener has one country: the countries add up to the all-countries row.
+            "ActiveListenersDay": _sql.execute(
+                f"INSERT INTO {_sql.table(ActiveListenersDay)} (day, country, device, dau) "
+                f"SELECT day, country, device, n FROM {rows} WHERE kind = 'd' "
+                f"UNION ALL SELECT day, '', device, SUM(n) FROM {rows} WHERE kind = 'd' GROUP BY day, device"
+            ),
+        }
 
 
 def next_active_days(lo: date, hi: date) -> set[date]:
@@ -333,8 +327,8 @@ def _insert_groupings(plays, groupings) -> int:
     t = _sql.table(ListeningDay)
     return _sql.insert_select(
         f"INSERT INTO {t} (day, grouping, {', '.join(columns)}, events, streams, skips, ms_played)",
-        f"SELECT {', '.join(select)}, COUNT(*), SUM(q.stream), SUM(q.skip), SUM(q.ms) "
+        f"SELECT {', '.join(f'{item} AS c{n}' for n, item in enumerate(select))}, "
+        f"COUNT(*) AS events, SUM(q.stream) AS streams, SUM(q.skip) AS skips, SUM(q.ms) AS ms "
         f"FROM ({sql}) q GROUP BY {group_by}",
         params,
-        columns=len(select) + 4,
     )
