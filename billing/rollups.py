@@ -38,6 +38,8 @@ from django.db.models import Count, DecimalField, F, Max, Min, Q, Sum
 from django.db.models.functions import Coalesce, TruncDate
 
 from analytics.kpis import _time
+from analytics.rollups._sql import d as _d
+from analytics.rollups._sql import insert_rows
 from billing.models import (
     BillingPeriod,
     Listener,
@@ -228,64 +230,42 @@ def _write_day(
 ) -> dict[str, int]:
     """Replace one day's rows: subscriber state (when `groups` is given) and payments."""
     written = {}
+    at = _d(day)
     if groups is not None:
         rows, regional = [], defaultdict(lambda: [0, 0, 0])
         for (country, plan_id), (listeners, paying, arr) in sorted(
             groups.items(), key=lambda item: (item[0][0], item[0][1] or 0)
         ):
             if listeners or paying:
-                rows.append(
-                    SubscriberDay(
-                        day=day,
-                        country=country,
-                        plan_id=plan_id,
-                        listeners=listeners,
-                        paying=paying,
-                        arr=_money(arr),
-                    )
-                )
+                rows.append((at, country, plan_id, listeners, paying, _money(arr)))
                 total = regional[(_region(country), plan_id)]
                 total[0] += listeners
                 total[1] += paying
                 total[2] += arr
         SubscriberDay.objects.filter(day=day).delete()
         SubscriberRegionDay.objects.filter(day=day).delete()
-        written["subscriber_days"] = len(SubscriberDay.objects.bulk_create(rows, batch_size=_BATCH))
-        written["subscriber_region_days"] = len(
-            SubscriberRegionDay.objects.bulk_create(
-                [
-                    SubscriberRegionDay(
-                        day=day,
-                        region=region,
-                        plan_id=plan_id,
-                        listeners=listeners,
-                        paying=paying,
-                        arr=_money(arr),
-                    )
-                    for (region, plan_id), (listeners, paying, arr) in regional.items()
-                ],
-                batch_size=_BATCH,
-            )
+        written["subscriber_days"] = insert_rows(
+            SubscriberDay, ("day", "country", "plan_id", "listeners", "paying", "arr"), rows
+        )
+        written["subscriber_region_days"] = insert_rows(
+            SubscriberRegionDay,
+            ("day", "region", "plan_id", "listeners", "paying", "arr"),
+            [
+                (at, region, plan_id, listeners, paying, _money(arr))
+                for (region, plan_id), (listeners, paying, arr) in regional.items()
+            ],
         )
     PaymentDay.objects.filter(day=day).delete()
     PaymentRegionDay.objects.filter(day=day).delete()
-    written["payment_days"] = len(
-        PaymentDay.objects.bulk_create(
-            [
-                PaymentDay(day=day, country=country, plan_id=plan_id, method=method, **values)
-                for (country, plan_id, method), values in sorted(facts.items())
-            ],
-            batch_size=_BATCH,
-        )
+    written["payment_days"] = insert_rows(
+        PaymentDay,
+        ("day", "country", "plan_id", "method", *_FACT_COLUMNS),
+        [(at, *key, *_fact_values(values)) for key, values in sorted(facts.items())],
     )
-    written["payment_region_days"] = len(
-        PaymentRegionDay.objects.bulk_create(
-            [
-                PaymentRegionDay(day=day, region=region, plan_id=plan_id, **values)
-                for (region, plan_id), values in _by_region(facts, methods=False).items()
-            ],
-            batch_size=_BATCH,
-        )
+    written["payment_region_days"] = insert_rows(
+        PaymentRegionDay,
+        ("day", "region", "plan_id", *_FACT_COLUMNS),
+        [(at, *key, *_fact_values(values)) for key, values in _by_region(facts, methods=False).items()],
     )
     return written
 
@@ -446,26 +426,28 @@ def _write_mrr_month(
         row[7] += 1 if s else 0
         row[9] += 1 if e else 0
     MrrMonth.objects.filter(month=month).delete()
-    rows = [
-        MrrMonth(
-            month=month,
-            as_of=as_of,
-            country=country,
-            arr_start=_money(values[0]),
-            arr_new=_money(values[1]),
-            arr_reactivation=_money(values[2]),
-            arr_expansion=_money(values[3]),
-            arr_contraction=_money(values[4]),
-            arr_churn=_money(values[5]),
-            arr_end=_money(values[6]),
-            customers_start=values[7],
-            customers_churned=values[8],
-            customers_end=values[9],
-        )
-        for country, values in sorted(totals.items())
-    ]
-    MrrMonth.objects.bulk_create(rows, batch_size=_BATCH)
-    return len(rows)
+    return insert_rows(
+        MrrMonth,
+        (
+            "month",
+            "as_of",
+            "country",
+            "arr_start",
+            "arr_new",
+            "arr_reactivation",
+            "arr_expansion",
+            "arr_contraction",
+            "arr_churn",
+            "arr_end",
+            "customers_start",
+            "customers_churned",
+            "customers_end",
+        ),
+        [
+            (_d(month), _d(as_of), country, *map(_money, values[:7]), *values[7:])
+            for country, values in sorted(totals.items())
+        ],
+    )
 
 
 def _payment_facts(first: date, stop: date) -> dict[date, dict[_FactKey, _Facts]]:
@@ -508,8 +490,15 @@ def _payment_facts(first: date, stop: date) -> dict[date, dict[_FactKey, _Facts]
     return out
 
 
+_FACT_COLUMNS = ("attempts", "succeeded", "failed", "gross", "refunds")
+
+
 def _empty_facts() -> _Facts:
-    return {"attempts": 0, "succeeded": 0, "failed": 0, "gross": _ZERO, "refunds": _ZERO}
+    return dict.fromkeys(_FACT_COLUMNS[:3], 0) | dict.fromkeys(_FACT_COLUMNS[3:], _ZERO)
+
+
+def _fact_values(facts: _Facts) -> tuple:
+    return tuple(facts[name] for name in _FACT_COLUMNS)
 
 
 def _two_places(amount: Decimal | None) -> Decimal:
@@ -526,21 +515,18 @@ def _write_payment_month(month: date, facts: dict[date, dict[_FactKey, _Facts]])
                 total[name] += value
     PaymentMonth.objects.filter(month=month).delete()
     PaymentRegionMonth.objects.filter(month=month).delete()
-    created = PaymentMonth.objects.bulk_create(
-        [
-            PaymentMonth(month=month, country=country, plan_id=plan_id, method=method, **values)
-            for (country, plan_id, method), values in sorted(totals.items())
-        ],
-        batch_size=_BATCH,
+    at = _d(month)
+    created = insert_rows(
+        PaymentMonth,
+        ("month", "country", "plan_id", "method", *_FACT_COLUMNS),
+        [(at, *key, *_fact_values(values)) for key, values in sorted(totals.items())],
     )
-    regional = PaymentRegionMonth.objects.bulk_create(
-        [
-            PaymentRegionMonth(month=month, region=region, plan_id=plan_id, method=method, **values)
-            for (region, plan_id, method), values in _by_region(totals).items()
-        ],
-        batch_size=_BATCH,
+    regional = insert_rows(
+        PaymentRegionMonth,
+        ("month", "region", "plan_id", "method", *_FACT_COLUMNS),
+        [(at, *key, *_fact_values(values)) for key, values in _by_region(totals).items()],
     )
-    return {"payment_months": len(created), "payment_region_months": len(regional)}
+    return {"payment_months": created, "payment_region_months": regional}
 
 
 # Trials, by the month they started in.
@@ -574,19 +560,11 @@ def _refresh_trials(*, begin: date, today: date, progress: Progress | None) -> i
                 )
                 .order_by("country", "plan_id")
             )
-            created = TrialMonth.objects.bulk_create(
-                [
-                    TrialMonth(
-                        month=month,
-                        country=str(row["country"]),
-                        plan_id=row["plan_id"],
-                        trials=row["n"],
-                        converted=row["ok"],
-                    )
-                    for row in rows
-                ]
+            written += insert_rows(
+                TrialMonth,
+                ("month", "country", "plan_id", "trials", "converted"),
+                [(_d(month), str(row["country"]), row["plan_id"], row["n"], row["ok"]) for row in rows],
             )
-            written += len(created)
         if progress:
             progress("billing: trials", index + 1, len(months))
     return written

@@ -9,6 +9,7 @@ naive UTC text and would not compare equal to an aware Python datetime.
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -145,3 +146,36 @@ def insert_select(insert: str, select: str, params: Sequence[Any]) -> int:
         return execute(f"{insert} {select}", params)
     with temporary_table("rollup_rows", select, params) as rows:
         return execute(f"{insert} SELECT * FROM {rows}")
+
+
+@contextmanager
+def exclusive(name: str) -> Iterator[None]:
+    """Hold a PostgreSQL advisory lock named after `name` (SQLite already serialises writers)."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    key = zlib.crc32(f"spotilytics-rollups-{name}".encode())
+    execute("SELECT pg_advisory_lock(%s)", [key])
+    try:
+        yield
+    finally:
+        execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def insert_rows(model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
+    """Insert plain value tuples (dates already passed through `d`): COPY on PostgreSQL,
+    one executemany on SQLite. Model instances and `bulk_create` cost several times the
+    database's own work for the many small rows a rollup refresh writes."""
+    if not rows:
+        return 0
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(column) for column in columns)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table(model)} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            placeholders = ", ".join(["%s"] * len(columns))
+            cursor.executemany(f"INSERT INTO {table(model)} ({names}) VALUES ({placeholders})", rows)
+    return len(rows)

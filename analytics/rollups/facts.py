@@ -259,18 +259,21 @@ def build_listening_days(lo: date, hi: date, *, join_plans: bool = False) -> int
         skip=Case(When(skipped=True, then=1), default=0, output_field=IntegerField()),
         ms=F("ms_played"),
     ).values("d", "c", "dev", "p", "g", "h", "stream", "skip", "ms")
-    if connection.vendor != "postgresql":
-        return sum(_insert_groupings(plays, [grouping]) for grouping in STORED_GROUPINGS)
     # Two stages: the plays once into the two largest groupings, then every other grouping
     # from those rows (a few hundred thousand a month instead of every play).
-    written = _insert_groupings(plays, [NO_HOUR, HOUR_COUNTRY])
+    if connection.vendor == "postgresql":
+        written = _insert_groupings(plays, [NO_HOUR, HOUR_COUNTRY])
+    else:  # no GROUPING SETS: one statement per grouping
+        written = _insert_groupings(plays, [NO_HOUR]) + _insert_groupings(plays, [HOUR_COUNTRY])
     without_hour = [g for g in STORED_GROUPINGS if not g & Dim.HOUR and g != NO_HOUR]
     written += _derive(NO_HOUR, without_hour, lo, hi)
     return written + _derive(HOUR_COUNTRY, [int(Dim.HOUR)], lo, hi)
 
 
 def _derive(source: int, groupings: list[int], lo: date, hi: date) -> int:
-    """Coarser groupings summed from the stored rows of `source` (PostgreSQL)."""
+    """Coarser groupings summed from the stored rows of `source`."""
+    if connection.vendor != "postgresql":
+        return sum(_derive_one(source, grouping, lo, hi) for grouping in groupings)
     columns = [column for column, _ in DIM_COLUMNS.values()]
     sets = []
     for grouping in groupings:
@@ -291,6 +294,20 @@ def _derive(source: int, groupings: list[int], lo: date, hi: date) -> int:
         f"SUM(events), SUM(streams), SUM(skips), SUM(ms_played) "
         f"FROM {t} WHERE grouping = %s AND day >= %s AND day < %s "
         f"GROUP BY GROUPING SETS ({', '.join(sets)})",
+        [source, _sql.d(lo), _sql.d(hi)],
+    )
+
+
+def _derive_one(source: int, grouping: int, lo: date, hi: date) -> int:
+    """One coarser grouping summed from the stored rows of `source` (SQLite)."""
+    columns = [column for column, _ in DIM_COLUMNS.values()]
+    kept = [column for dim, (column, _) in DIM_COLUMNS.items() if grouping & dim]
+    dims = [column if grouping & dim else blank for dim, (column, blank) in DIM_COLUMNS.items()]
+    t = _sql.table(ListeningDay)
+    return _sql.execute(
+        f"INSERT INTO {t} (day, grouping, {', '.join(columns)}, events, streams, skips, ms_played) "
+        f"SELECT day, {grouping}, {', '.join(dims)}, SUM(events), SUM(streams), SUM(skips), SUM(ms_played) "
+        f"FROM {t} WHERE grouping = %s AND day >= %s AND day < %s GROUP BY {', '.join(['day', *kept])}",
         [source, _sql.d(lo), _sql.d(hi)],
     )
 

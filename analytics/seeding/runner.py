@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -201,6 +202,9 @@ def chunks_with_ids(generator: EventGenerator) -> Iterator[dict[str, np.ndarray]
         yield chunk
 
 
+_WRITER_SWITCH_INTERVAL = 0.00005  # seconds
+
+
 def _prepared_in_background(
     generator: EventGenerator, social: SocialCollector, prepare: Callable[[dict], Any]
 ) -> Iterator[tuple[int, Any]]:
@@ -233,6 +237,11 @@ def _prepared_in_background(
             put(exc)
 
     worker = threading.Thread(target=produce, name="seed-events", daemon=True)
+    # The writer hands the COPY data to libpq in 128 kB pieces and needs the interpreter
+    # lock for each; at the default 5 ms switch interval it mostly waits for the
+    # generating thread to let go of it.
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(_WRITER_SWITCH_INTERVAL)
     worker.start()
     try:
         while (item := blocks.get()) is not None:
@@ -242,6 +251,7 @@ def _prepared_in_background(
     finally:
         stop.set()
         worker.join()
+        sys.setswitchinterval(switch_interval)
 
 
 def seed_database(

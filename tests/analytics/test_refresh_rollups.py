@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+import zlib
 from datetime import date
 from io import StringIO
 
+import psycopg
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from analytics.management.commands import refresh_rollups
 from analytics.models import ActiveListenersDay, ActivityDay
@@ -53,7 +56,7 @@ def test_refresh_rollups_run_again_writes_no_listening_rows(plays):
     )
 
 
-def test_refresh_rollups_calls_every_module_in_order(monkeypatch):
+def test_refresh_rollups_calls_every_module_in_order(monkeypatch, db):
     calls = []
     for name, module in refresh_rollups.MODULES:
 
@@ -98,3 +101,29 @@ def test_refresh_rollups_exits_non_zero_on_bad_input(capsys):
         refresh_rollups.Command().run_from_argv(["manage.py", "refresh_rollups", "--since", "soon"])
     assert exit_.value.code == 1
     assert "--since must be a date as YYYY-MM-DD; got 'soon'." in capsys.readouterr().err
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite serialises writers itself")
+def test_refresh_rollups_holds_a_lock_that_a_second_refresh_waits_for(monkeypatch, db):
+    key = zlib.crc32(b"spotilytics-rollups-refresh_rollups")
+    settings = connection.settings_dict
+    seen = []
+
+    def lock_taken_elsewhere() -> bool:
+        with psycopg.connect(
+            dbname=settings["NAME"],
+            host=settings["HOST"],
+            port=settings["PORT"] or 5432,
+            user=settings["USER"],
+        ) as other:
+            taken = not other.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()[0]
+            if not taken:
+                other.execute("SELECT pg_advisory_unlock(%s)", [key])
+            return taken
+
+    for _name, module in refresh_rollups.MODULES:
+        monkeypatch.setattr(module, "refresh", lambda **kwargs: seen.append(lock_taken_elsewhere()) or {})
+    monkeypatch.setattr(refresh_rollups.analytics.rollups, "freshness", lambda: None)
+    run("--today", "2026-03-31")
+    assert seen == [True, True, True]
+    assert not lock_taken_elsewhere()

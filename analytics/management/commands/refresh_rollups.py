@@ -12,6 +12,7 @@ from django.utils import timezone
 import analytics.rollups
 import billing.rollups
 import catalog.rollups
+from analytics.rollups._sql import exclusive
 
 # Refreshed in this order: the content and revenue rollups may read the listening ones.
 MODULES = (
@@ -60,15 +61,18 @@ class Command(BaseCommand):
         show_bar = verbosity >= 1 and self.stdout.isatty()
         started = time.monotonic()
         summary = []
-        for name, module in MODULES:
-            progress = self._progress(name) if show_bar else None
-            written = module.refresh(since=since_date, full=full, today=today_date, progress=progress)
-            if show_bar:
-                self.stdout.write("\r\033[K", ending="")
-            summary.append(f"{name} {sum(written.values()):,} rows")
-            if verbosity >= 2:
-                for table, rows in written.items():
-                    self.stdout.write(f"  {name}: {table} {rows:,}")
+        # One refresh at a time: an overlapping cron run waits instead of rebuilding the
+        # same days under the first one.
+        with exclusive("refresh_rollups"):
+            for name, module in MODULES:
+                progress = self._progress(name) if show_bar else None
+                written = module.refresh(since=since_date, full=full, today=today_date, progress=progress)
+                if show_bar:
+                    self.stdout.write("\r\033[K", ending="")
+                summary.append(f"{name} {sum(written.values()):,} rows")
+                if verbosity >= 2:
+                    for table, rows in written.items():
+                        self.stdout.write(f"  {name}: {table} {rows:,}")
         covered = analytics.rollups.freshness()
         upto = "; no events yet"
         if covered:
