@@ -22,8 +22,6 @@ FAMILIES: dict[str, str] = {
     "content": "Content",
     "geography": "Geography",
     "cohorts": "Cohorts",
-    "experiments": "Experiments",
-    "segments": "Segments & royalties",
 }
 # Parameters a KPI may accept besides its period; `grain` is the bucket size of a series
 # ("day", "week", "month"), `experiment` an Experiment key, the rest narrow what is counted.

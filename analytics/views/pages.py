@@ -50,8 +50,6 @@ FAMILY_ICONS = {
     "content": "library_music",
     "geography": "public",
     "cohorts": "grid_on",
-    "experiments": "science",
-    "segments": "donut_small",
 }
 
 
