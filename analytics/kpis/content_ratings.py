@@ -70,13 +70,7 @@ def top_rated(
         .filter(votes__gte=min_votes)
         .values_list("track_id", "votes", "total")
     )
-    # Exact fractions rank ties exactly; floats only for display.
-    ranked = [
-        ((total + min_votes * mean_all) / (votes + min_votes), votes, total, track_id)
-        for track_id, votes, total in per_track
-    ]
-    ranked.sort(key=lambda item: (-item[0], -item[1], item[3]))
-    top = ranked[:TOP_RATED]
+    top = _top_by_bayesian_score(list(per_track), min_votes=min_votes, mean_all=mean_all)
     tracks = {
         row["id"]: row
         for row in Track.objects.filter(id__in=[item[3] for item in top]).values(
@@ -97,6 +91,32 @@ def top_rated(
         for rank, (score, votes, total, track_id) in enumerate(top, start=1)
     ]
     return KpiResult(columns=columns, rows=rows)
+
+
+def _top_by_bayesian_score(
+    per_track: list[tuple[int, int, int]], *, min_votes: int, mean_all: Fraction
+) -> list[tuple[Fraction, int, int, int]]:
+    """The TOP_RATED best (score, votes, total, track id), ranked exactly.
+
+    Exact fractions decide the order, but building one per rated track costs more than
+    the query: a float score (numerator and denominator are exact in a float, only the
+    division rounds) picks the candidates, with a margin far wider than that rounding.
+    """
+    scale, base = mean_all.denominator, min_votes * mean_all.numerator
+
+    def approximate(row: tuple[int, int, int]) -> float:
+        _, votes, total = row
+        return (total * scale + base) / (votes + min_votes)
+
+    if len(per_track) > TOP_RATED:
+        cutoff = sorted(map(approximate, per_track), reverse=True)[TOP_RATED - 1]
+        per_track = [row for row in per_track if approximate(row) >= cutoff * (1 - 1e-9)]
+    ranked = [
+        ((total + min_votes * mean_all) / (votes + min_votes), votes, total, track_id)
+        for track_id, votes, total in per_track
+    ]
+    ranked.sort(key=lambda item: (-item[0], -item[1], item[3]))
+    return ranked[:TOP_RATED]
 
 
 @kpi(

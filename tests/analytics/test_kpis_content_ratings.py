@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from datetime import date
+from fractions import Fraction
 
 import pytest
 
+from analytics.kpis import content_ratings
 from analytics.kpis.content_ratings import artist_followers, top_rated
 from analytics.kpis.registry import get_kpi, get_reference
 from catalog.models import Follow, Rating
@@ -234,3 +237,25 @@ def test_artist_followers_net_new_adds_up_to_the_change_in_followers(follows):
 def test_content_rating_kpis_are_their_own_references():
     assert get_reference("top-rated") is top_rated
     assert get_reference("artist-followers") is artist_followers
+
+
+def test_top_rated_candidate_cut_keeps_the_exact_ranking():
+    # 600 tracks, many with equal or nearly equal scores: the float pre-selection must
+    # give exactly the ranking of exact fractions over every track.
+    rng = random.Random(7)
+    per_track = [(track_id, rng.randint(5, 40), 0) for track_id in range(1, 601)]
+    per_track = [(track_id, votes, rng.randint(votes, 5 * votes)) for track_id, votes, _ in per_track]
+    per_track += [(1000 + n, 10, 50) for n in range(60)]  # 60 perfect 5.0 ties
+    mean_all = Fraction(sum(t for _, _, t in per_track), sum(v for _, v, _ in per_track))
+
+    top = content_ratings._top_by_bayesian_score(per_track, min_votes=5, mean_all=mean_all)
+
+    exact = sorted(
+        (
+            ((total + 5 * mean_all) / (votes + 5), votes, total, track_id)
+            for track_id, votes, total in per_track
+        ),
+        key=lambda item: (-item[0], -item[1], item[3]),
+    )
+    assert len(top) == content_ratings.TOP_RATED
+    assert top == exact[: content_ratings.TOP_RATED]
