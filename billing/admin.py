@@ -5,6 +5,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.db.models import Case, DecimalField, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -17,20 +18,26 @@ from unfold.contrib.filters.admin import (
     RelatedDropdownFilter,
 )
 from unfold.decorators import display
-from unfold.widgets import UnfoldAdminRadioSelectWidget, UnfoldAdminSelectWidget
+from unfold.widgets import (
+    UnfoldAdminRadioSelectWidget,
+    UnfoldAdminSelectWidget,
+    UnfoldAdminSplitDateTimeWidget,
+    UnfoldBooleanSwitchWidget,
+)
 
 from billing.models import (
     BillingPeriod,
     CancelReason,
     Listener,
     Payment,
+    PaymentMethod,
     PaymentStatus,
     Plan,
     Subscription,
 )
 from billing.regions import Region, countries_in
 from billing.selectors import listener_listening_summary
-from billing.services import payment_refund, subscription_cancel
+from billing.services import payment_refund, subscription_cancel, subscription_start
 from spotilytics.admin_tools import (
     DateTimeRangeFilter,
     LargeTableAdminMixin,
@@ -289,6 +296,56 @@ class CancelSubscriptionsForm(forms.Form):
     )
 
 
+class StartSubscriptionForm(forms.ModelForm):
+    """The add form: a subscription starts through the billing service, which sets the
+    agreed price, the trial and the first period and takes the first payment.
+
+    The service runs in `clean`, inside the admin's transaction for the request, so its
+    refusals (a plan no longer offered, an overlapping subscription) come back as form
+    errors, and the row it wrote is what the admin then shows and logs.
+    """
+
+    starts_at = forms.SplitDateTimeField(
+        label="Starts at",
+        required=False,
+        help_text="Empty: now.",
+        widget=UnfoldAdminSplitDateTimeWidget,
+    )
+    method = forms.ChoiceField(
+        label="Payment method",
+        choices=PaymentMethod.choices,
+        initial=PaymentMethod.CARD,
+        widget=UnfoldAdminSelectWidget,
+    )
+    trial = forms.BooleanField(
+        label="Trial",
+        required=False,
+        initial=True,
+        help_text="Start with the plan's trial when the listener never had one.",
+        widget=UnfoldBooleanSwitchWidget,
+    )
+
+    class Meta:
+        model = Subscription
+        fields = ["listener", "plan"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            self.instance = subscription_start(
+                listener=cleaned["listener"],
+                plan=cleaned["plan"],
+                at=cleaned.get("starts_at"),
+                method=cleaned["method"],
+                trial=cleaned["trial"],
+            )
+        except ValidationError as error:
+            raise forms.ValidationError(error.messages) from None
+        return cleaned
+
+
 @admin.register(Subscription)
 class SubscriptionAdmin(LargeTableAdminMixin, ModelAdmin):
     list_display = [
@@ -332,6 +389,23 @@ class SubscriptionAdmin(LargeTableAdminMixin, ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Subscription | None = None) -> list[str]:
         # Ending a subscription goes through the cancel action (the billing service).
         return ["listener", "ended_at", "cancel_reason"] if obj else []
+
+    def get_form(self, request: HttpRequest, obj: Subscription | None = None, change: bool = False, **kwargs):
+        if obj is None:
+            kwargs["form"] = StartSubscriptionForm
+            kwargs["fields"] = None  # the form's own fields, extra ones included
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_inlines(self, request: HttpRequest, obj: Subscription | None) -> list:
+        # The first payment is the service's to take, not a row typed in beside the form.
+        return self.inlines if obj is not None else []
+
+    def save_model(
+        self, request: HttpRequest, obj: Subscription, form: forms.ModelForm, change: bool
+    ) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+        # Added rows were written by `subscription_start` while the form was cleaned.
 
     @display(description="status", label=_STATUS_COLOURS)
     def status(self, obj: Subscription) -> str:

@@ -227,7 +227,16 @@ class Follow(models.Model):
 
     class Meta:
         ordering = ["-followed_at", "-id"]
-        indexes = [models.Index(fields=["artist", "followed_at"])]
+        indexes = [
+            models.Index(fields=["artist", "followed_at"]),
+            # The follows and unfollows made after an instant (artist followers as of it).
+            models.Index(fields=["followed_at"], name="follow_followed_at"),
+            models.Index(
+                fields=["unfollowed_at"],
+                condition=Q(unfollowed_at__isnull=False),
+                name="follow_unfollowed_at",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["listener", "artist"],
@@ -257,6 +266,8 @@ class Rating(models.Model):
 
     class Meta:
         ordering = ["-rated_at", "-id"]
+        # The ratings made after an instant (top-rated as of it).
+        indexes = [models.Index(fields=["rated_at"], name="rating_rated_at")]
         constraints = [
             models.CheckConstraint(condition=Q(score__gte=1, score__lte=5), name="rating_score_1_5"),
             exactly_one_of("track", "episode", name="rating_track_xor_episode"),
@@ -572,3 +583,40 @@ class ContentRollupWatermark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} through {self.through}"
+
+
+class TrackRatings(models.Model):
+    """Every rating of a track summed, as of the last content refresh. Top-rated takes
+    away the few ratings made after its instant instead of summing every rating per call.
+    `genre` is the track's genre at the refresh."""
+
+    track = models.OneToOneField(Track, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    genre = models.ForeignKey(Genre, on_delete=models.CASCADE, related_name="+")
+    votes = models.PositiveIntegerField()
+    total = models.PositiveIntegerField(help_text="Sum of the scores.")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(votes__gt=0, total__gte=F("votes"), total__lte=5 * F("votes")),
+                name="track_ratings_scores_1_to_5",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"track {self.track_id}: {self.votes} ratings"
+
+
+class ArtistFollowers(models.Model):
+    """Open follows (not unfollowed) per artist, as of the last content refresh.
+    Artist followers takes away or adds back the follows and unfollows made after its
+    instant instead of counting every follow per call."""
+
+    artist = models.OneToOneField(Artist, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    followers = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(followers__gt=0), name="artist_followers_positive")]
+
+    def __str__(self) -> str:
+        return f"artist {self.artist_id}: {self.followers} followers"

@@ -45,19 +45,23 @@ from billing.regions import region_of
 from catalog.models import (
     ActivityPattern,
     AlbumStreams,
+    ArtistFollowers,
     ArtistStreams,
     ContentRollupWatermark,
     CountrySignups,
     CountryStreams,
     Episode,
+    Follow,
     GenreCountryStreams,
     ListenerActivity,
     ListenerMonthActivity,
     PodcastDeviceStreams,
     PodcastRegionStreams,
+    Rating,
     RollupGrain,
     Track,
     TrackCountryStreams,
+    TrackRatings,
     TrackStreams,
 )
 
@@ -86,6 +90,8 @@ TABLES = (
     "listener_month_activity",
     "listener_activity",
     "activity_patterns",
+    "track_ratings",
+    "artist_followers",
 )
 
 # The SQL is written out because Django has no INSERT ... SELECT, and moving millions
@@ -99,6 +105,10 @@ _TS = TrackStreams._meta.db_table
 _LMA = ListenerMonthActivity._meta.db_table
 _LA = ListenerActivity._meta.db_table
 _AP = ActivityPattern._meta.db_table
+_TR = TrackRatings._meta.db_table
+_AF = ArtistFollowers._meta.db_table
+_RATING = Rating._meta.db_table
+_FOLLOW = Follow._meta.db_table
 
 
 def era_bit(month: date) -> tuple[date, int]:
@@ -228,6 +238,36 @@ def refresh(
     *, since: date | None, full: bool, today: date, progress: Progress | None = None
 ) -> dict[str, int]:
     """Refresh the content rollups through local day `today`; returns rows written per table."""
+    written = _refresh_counts(since=since, full=full, today=today, progress=progress)
+    written.update(refresh_totals())
+    return written
+
+
+def refresh_totals() -> dict[str, int]:
+    """Rewrite the rating sums per track and the open follows per artist from every row.
+
+    Ratings and follows change at any time (and carry their own instants), so they are
+    summed anew on each refresh: a few hundred thousand rows, well under a second.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {_TR}")
+        cursor.execute(
+            f"INSERT INTO {_TR} (track_id, genre_id, votes, total) "
+            f"SELECT r.track_id, t.genre_id, COUNT(*), SUM(r.score) FROM {_RATING} r "
+            f"JOIN {_TRACK} t ON t.id = r.track_id GROUP BY r.track_id, t.genre_id"
+        )
+        ratings = max(cursor.rowcount, 0)
+        cursor.execute(f"DELETE FROM {_AF}")
+        cursor.execute(
+            f"INSERT INTO {_AF} (artist_id, followers) "
+            f"SELECT artist_id, COUNT(*) FROM {_FOLLOW} WHERE unfollowed_at IS NULL GROUP BY artist_id"
+        )
+        return {"track_ratings": ratings, "artist_followers": max(cursor.rowcount, 0)}
+
+
+def _refresh_counts(
+    *, since: date | None, full: bool, today: date, progress: Progress | None
+) -> dict[str, int]:
     written = dict.fromkeys(TABLES, 0)
     events = ListeningEvent.objects.aggregate(first=Min("played_at"), last_id=Max("id"))
     listeners = Listener.objects.aggregate(first=Min("signed_up_at"), last_id=Max("id"))

@@ -1,13 +1,14 @@
 """Content KPIs from ratings and follows: top-rated tracks and artist followers.
 
-Both read their source tables directly (ratings and follows are small next to the
-listening events), so each is its own raw reference.
+Both read the sums kept by the content refresh (`TrackRatings`, `ArtistFollowers`) and
+correct them by the few rows made after their instant; their references read the source
+tables alone.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from fractions import Fraction
 
 from django.db.models import Count, DateField, DateTimeField, ExpressionWrapper, F, Q, Sum, Value
@@ -15,7 +16,7 @@ from django.db.models.functions import TruncMonth
 
 from analytics.kpis import _time
 from analytics.kpis.registry import Column, KpiResult, kpi, reference
-from catalog.models import Artist, Follow, Rating, Track
+from catalog.models import Artist, ArtistFollowers, Follow, Rating, Track, TrackRatings
 
 TOP_RATED = 50
 TOP_ARTISTS = 20
@@ -46,12 +47,62 @@ def top_rated(
     id. The top 50.
     """
     _time.check_range(start, end)
-    if min_votes < 1:
-        raise ValueError(f"min_votes must be at least 1; got {min_votes}.")
+    _check_min_votes(min_votes)
+    at = _time.as_of(end=end, today=today)
+    # The sums as of the last refresh, less the ratings made from `at` on.
+    totals = TrackRatings.objects.all()
+    later = Rating.objects.filter(track__isnull=False, rated_at__gte=at)
+    if genre:
+        totals, later = totals.filter(genre_id=genre), later.filter(track__genre_id=genre)
+    later_by_track = {
+        track_id: (votes, total)
+        for track_id, votes, total in later.values("track_id")
+        .annotate(votes=Count("id"), total=Sum("score"))
+        .values_list("track_id", "votes", "total")
+    }
+    overall = totals.aggregate(votes=Sum("votes"), total=Sum("total"))
+    votes_all = (overall["votes"] or 0) - sum(votes for votes, _ in later_by_track.values())
+    total_all = (overall["total"] or 0) - sum(total for _, total in later_by_track.values())
+    per_track = []
+    # A track's count only falls by what came later: one below min_votes stays below.
+    for track_id, votes, total in totals.filter(votes__gte=min_votes).values_list(
+        "track_id", "votes", "total"
+    ):
+        later_votes, later_total = later_by_track.get(track_id, (0, 0))
+        if votes - later_votes >= min_votes:
+            per_track.append((track_id, votes - later_votes, total - later_total))
+    return _top_rated_result(per_track, votes_all=votes_all, total_all=total_all, min_votes=min_votes)
+
+
+@reference("top-rated")
+def top_rated_from_ratings(
+    *, start: date, end: date, today: date, genre: int | None = None, min_votes: int = DEFAULT_MIN_VOTES
+) -> KpiResult:
+    _time.check_range(start, end)
+    _check_min_votes(min_votes)
     ratings = Rating.objects.filter(track__isnull=False, rated_at__lt=_time.as_of(end=end, today=today))
     if genre:
         ratings = ratings.filter(track__genre_id=genre)
     overall = ratings.aggregate(votes=Count("id"), total=Sum("score"))
+    per_track = (
+        ratings.values("track_id")
+        .annotate(votes=Count("id"), total=Sum("score"))
+        .filter(votes__gte=min_votes)
+        .values_list("track_id", "votes", "total")
+    )
+    return _top_rated_result(
+        list(per_track), votes_all=overall["votes"], total_all=overall["total"] or 0, min_votes=min_votes
+    )
+
+
+def _check_min_votes(min_votes: int) -> None:
+    if min_votes < 1:
+        raise ValueError(f"min_votes must be at least 1; got {min_votes}.")
+
+
+def _top_rated_result(
+    per_track: list[tuple[int, int, int]], *, votes_all: int, total_all: int, min_votes: int
+) -> KpiResult:
     columns = [
         Column("rank", "Rank"),
         Column("title", "Track", "text"),
@@ -61,16 +112,10 @@ def top_rated(
         Column("votes", "Ratings"),
         Column("score", "Bayesian score", "index"),
     ]
-    if not overall["votes"]:
+    if not votes_all:
         return KpiResult(columns=columns, rows=[])
-    mean_all = Fraction(overall["total"], overall["votes"])
-    per_track = (
-        ratings.values("track_id")
-        .annotate(votes=Count("id"), total=Sum("score"))
-        .filter(votes__gte=min_votes)
-        .values_list("track_id", "votes", "total")
-    )
-    top = _top_by_bayesian_score(list(per_track), min_votes=min_votes, mean_all=mean_all)
+    mean_all = Fraction(total_all, votes_all)
+    top = _top_by_bayesian_score(per_track, min_votes=min_votes, mean_all=mean_all)
     tracks = {
         row["id"]: row
         for row in Track.objects.filter(id__in=[item[3] for item in top]).values(
@@ -140,6 +185,30 @@ def artist_followers(*, start: date, end: date, today: date, genre: int | None =
     """
     _time.check_range(start, end)
     at = _time.as_of(end=end, today=today)
+    totals, follows = ArtistFollowers.objects.all(), Follow.objects.all()
+    if genre:
+        totals, follows = totals.filter(artist__genres=genre), follows.filter(artist__genres=genre)
+    # In force at `at` = open now, less the open ones followed after `at`, plus the ones
+    # followed by `at` and unfollowed after it.
+    followers: dict[int, int] = defaultdict(int, totals.values_list("artist_id", "followers"))
+    for rows, sign in (
+        (follows.filter(unfollowed_at__isnull=True, followed_at__gt=at), -1),
+        (follows.filter(unfollowed_at__gt=at, followed_at__lte=at), 1),
+    ):
+        for artist_id, count in (
+            rows.values("artist_id").annotate(n=Count("id")).values_list("artist_id", "n")
+        ):
+            followers[artist_id] += sign * count
+    ranked = sorted((item for item in followers.items() if item[1] > 0), key=lambda item: (-item[1], item[0]))
+    return _followers_result(ranked[:TOP_ARTISTS], start=start, end=end, at=at)
+
+
+@reference("artist-followers")
+def artist_followers_from_follows(
+    *, start: date, end: date, today: date, genre: int | None = None
+) -> KpiResult:
+    _time.check_range(start, end)
+    at = _time.as_of(end=end, today=today)
     follows = Follow.objects.all()
     if genre:
         follows = follows.filter(artist__genres=genre)
@@ -150,6 +219,11 @@ def artist_followers(*, start: date, end: date, today: date, genre: int | None =
         .order_by("-followers", "artist_id")
         .values_list("artist_id", "followers")[:TOP_ARTISTS]
     )
+    return _followers_result(top, start=start, end=end, at=at)
+
+
+def _followers_result(top: list[tuple[int, int]], *, start: date, end: date, at: datetime) -> KpiResult:
+    """The table of the top artists with their net new followers per month of the range."""
     months = [month for month in _time.months(start, end) if _time.day_start(month) < at]
     ids = [artist_id for artist_id, _ in top]
     net: dict[tuple[int, date], int] = defaultdict(int)
@@ -197,8 +271,3 @@ def artist_followers(*, start: date, end: date, today: date, genre: int | None =
 
 def _month_key(month: date) -> str:
     return f"net_new_{month:%Y_%m}"
-
-
-# Both read the source tables: each is its own reference.
-reference("top-rated")(top_rated)
-reference("artist-followers")(artist_followers)

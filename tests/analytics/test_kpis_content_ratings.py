@@ -9,12 +9,28 @@ from fractions import Fraction
 import pytest
 
 from analytics.kpis import content_ratings
-from analytics.kpis.content_ratings import artist_followers, top_rated
 from analytics.kpis.registry import get_kpi, get_reference
 from catalog.models import Follow, Rating
+from catalog.rollups import refresh_totals
 from tests.factories import at, make_artist, make_episode, make_genre, make_listener, make_track
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(params=["rollups", "reference"])
+def compute(request):
+    """Runs a KPI through its rollup sums (refreshed on the first call) or its reference."""
+    refreshed = []
+
+    def run(slug: str, **params):
+        if request.param == "reference":
+            return get_reference(slug)(**params)
+        if not refreshed:
+            refresh_totals()
+            refreshed.append(True)
+        return get_kpi(slug).fn(**params)
+
+    return run
 
 
 @pytest.fixture
@@ -64,14 +80,15 @@ def _row(rank, track, artist, genre, votes, total, score):
     }
 
 
-def test_top_rated_ranks_by_bayesian_average(rated, django_assert_max_num_queries):
+def test_top_rated_ranks_by_bayesian_average(rated, django_assert_max_num_queries, compute):
     # As of Feb 1: votes A 5 (sum 24), B 6 (24), C 5 (25), D 2 (2), E 4 (20), F 5 (25).
     # C = 120 / 27 = 40/9 over every rating, D and E included; m = 5, so m x C = 200/9.
     # score = (sum + m x C) / (v + m):
     #   C, F: (25 + 200/9) / 10 = 425/90; A: (24 + 200/9) / 10 = 416/90;
     #   B: (24 + 200/9) / 11 = 416/99. C and F tie: the lower track id first.
-    with django_assert_max_num_queries(3):
-        result = top_rated(start=date(2026, 1, 1), end=date(2026, 2, 1), today=date(2026, 3, 1))
+    compute("top-rated", start=date(2026, 1, 1), end=date(2026, 2, 1), today=date(2026, 3, 1))
+    with django_assert_max_num_queries(4):
+        result = compute("top-rated", start=date(2026, 1, 1), end=date(2026, 2, 1), today=date(2026, 3, 1))
     assert result.rows == [
         _row(1, rated["C"], "Bo", "Rock", 5, 25, 425 / 90),
         _row(2, rated["F"], "Bo", "Rock", 5, 25, 425 / 90),
@@ -80,11 +97,11 @@ def test_top_rated_ranks_by_bayesian_average(rated, django_assert_max_num_querie
     ]
 
 
-def test_top_rated_counts_ratings_up_to_today_when_the_range_runs_on(rated):
+def test_top_rated_counts_ratings_up_to_today_when_the_range_runs_on(rated, compute):
     # Range into the future, today Feb 1: t = Feb 2, E's fifth rating (Feb 1) counts.
     # C = 125 / 28, m x C = 625/28; C, E, F: (25 + 625/28) / 10 = 1325/280 (ids break the
     # tie); A: (24 + 625/28) / 10 = 1297/280; B: (24 + 625/28) / 11 = 1297/308.
-    result = top_rated(start=date(2026, 1, 1), end=date(2026, 3, 1), today=date(2026, 2, 1))
+    result = compute("top-rated", start=date(2026, 1, 1), end=date(2026, 3, 1), today=date(2026, 2, 1))
     assert [(row["title"], row["votes"]) for row in result.rows] == [
         ("C", 5),
         ("E", 5),
@@ -95,11 +112,14 @@ def test_top_rated_counts_ratings_up_to_today_when_the_range_runs_on(rated):
     assert [row["score"] for row in result.rows] == [1325 / 280] * 3 + [1297 / 280, 1297 / 308]
 
 
-def test_top_rated_genre_filter_narrows_the_mean_too(rated):
+def test_top_rated_genre_filter_narrows_the_mean_too(rated, compute):
     # Pop only: C = 48 / 11; A: (24 + 240/11) / 10 = 504/110, B: (24 + 240/11) / 11 = 504/121.
-    kpi = get_kpi("top-rated")
-    result = kpi.run(
-        start=date(2026, 1, 1), end=date(2026, 2, 1), today=date(2026, 3, 1), genre=rated["pop"].pk
+    result = compute(
+        "top-rated",
+        start=date(2026, 1, 1),
+        end=date(2026, 2, 1),
+        today=date(2026, 3, 1),
+        genre=rated["pop"].pk,
     )
     assert result.rows == [
         _row(1, rated["A"], "Ada", "Pop", 5, 24, 504 / 110),
@@ -107,16 +127,20 @@ def test_top_rated_genre_filter_narrows_the_mean_too(rated):
     ]
 
 
-def test_top_rated_min_votes(rated):
+def test_top_rated_min_votes(rated, compute):
     # m = 6: only B qualifies; C = 40/9, (24 + 6 x 40/9) / 12 = 456/108.
-    result = top_rated(start=date(2026, 1, 1), end=date(2026, 2, 1), today=date(2026, 3, 1), min_votes=6)
+    result = compute(
+        "top-rated", start=date(2026, 1, 1), end=date(2026, 2, 1), today=date(2026, 3, 1), min_votes=6
+    )
     assert result.rows == [_row(1, rated["B"], "Ada", "Pop", 6, 24, 456 / 108)]
     with pytest.raises(ValueError, match="min_votes"):
-        top_rated(start=date(2026, 1, 1), end=date(2026, 2, 1), today=date(2026, 3, 1), min_votes=0)
+        compute(
+            "top-rated", start=date(2026, 1, 1), end=date(2026, 2, 1), today=date(2026, 3, 1), min_votes=0
+        )
 
 
-def test_top_rated_without_ratings_is_empty():
-    result = top_rated(start=date(2026, 1, 1), end=date(2026, 2, 1), today=date(2026, 3, 1))
+def test_top_rated_without_ratings_is_empty(compute):
+    result = compute("top-rated", start=date(2026, 1, 1), end=date(2026, 2, 1), today=date(2026, 3, 1))
     assert result.rows == []
     assert [column.key for column in result.columns] == [
         "rank",
@@ -156,13 +180,18 @@ def follows():
     return {"pop": pop, "x": x, "y": y, "z": z}
 
 
-def test_artist_followers_as_of_range_end_with_net_new_per_month(follows, django_assert_max_num_queries):
+def test_artist_followers_as_of_range_end_with_net_new_per_month(
+    follows, django_assert_max_num_queries, compute
+):
     # t = Mar 1. X: followed by 0, 1, 3 (2 left Feb 5, 4 comes Mar 5) = 3;
     #   Jan +2 (1, 2), Feb +1 (3) -1 (2 leaves) = 0.
     # Y: 3 followers, all in Jan; ties with X on 3: the lower artist id (X) first.
     # Z: 0 left Jan 15 (-1), 1 came Feb 20 (+1): 1 follower, net 0.
-    with django_assert_max_num_queries(4):
-        result = artist_followers(start=date(2026, 1, 1), end=date(2026, 3, 1), today=date(2026, 3, 10))
+    compute("artist-followers", start=date(2026, 1, 1), end=date(2026, 3, 1), today=date(2026, 3, 10))
+    with django_assert_max_num_queries(6):
+        result = compute(
+            "artist-followers", start=date(2026, 1, 1), end=date(2026, 3, 1), today=date(2026, 3, 10)
+        )
     assert result.rows == [
         {
             "rank": 1,
@@ -202,9 +231,13 @@ def test_artist_followers_as_of_range_end_with_net_new_per_month(follows, django
     ]
 
 
-def test_artist_followers_genre_filter(follows):
-    result = get_kpi("artist-followers").run(
-        start=date(2026, 1, 1), end=date(2026, 3, 1), today=date(2026, 3, 10), genre=follows["pop"].pk
+def test_artist_followers_genre_filter(follows, compute):
+    result = compute(
+        "artist-followers",
+        start=date(2026, 1, 1),
+        end=date(2026, 3, 1),
+        today=date(2026, 3, 10),
+        genre=follows["pop"].pk,
     )
     assert [(row["artist"], row["followers"], row["net_new"]) for row in result.rows] == [
         ("X", 3, 2),
@@ -212,11 +245,11 @@ def test_artist_followers_genre_filter(follows):
     ]
 
 
-def test_artist_followers_stops_at_today(follows):
+def test_artist_followers_stops_at_today(follows, compute):
     # today Feb 9: t = Feb 10 00:00, the instant person 3 follows X: in force at t.
     # X: 0, 1, 3 = 3; Feb so far: -1 (2 leaves) +1 (3) = 0. Y: 3, after X on the tie.
     # Z has no follower at t (1 comes Feb 20): not listed. No March column.
-    result = artist_followers(start=date(2026, 1, 1), end=date(2026, 4, 1), today=date(2026, 2, 9))
+    result = compute("artist-followers", start=date(2026, 1, 1), end=date(2026, 4, 1), today=date(2026, 2, 9))
     assert [
         (row["artist"], row["followers"], row["net_new_2026_01"], row["net_new_2026_02"])
         for row in result.rows
@@ -224,19 +257,23 @@ def test_artist_followers_stops_at_today(follows):
     assert "net_new_2026_03" not in result.rows[0]
 
 
-def test_artist_followers_net_new_adds_up_to_the_change_in_followers(follows):
+def test_artist_followers_net_new_adds_up_to_the_change_in_followers(follows, compute):
     # Followers at Jan 1 00:00 (t of the range ending Jan 1): X 1, Z 1. At Mar 1: X 3, Y 3, Z 1.
-    before = artist_followers(start=date(2025, 12, 1), end=date(2026, 1, 1), today=date(2026, 3, 10))
-    after = artist_followers(start=date(2026, 1, 1), end=date(2026, 3, 1), today=date(2026, 3, 10))
+    before = compute(
+        "artist-followers", start=date(2025, 12, 1), end=date(2026, 1, 1), today=date(2026, 3, 10)
+    )
+    after = compute("artist-followers", start=date(2026, 1, 1), end=date(2026, 3, 1), today=date(2026, 3, 10))
     at_start = {row["artist"]: row["followers"] for row in before.rows}
     assert at_start == {"X": 1, "Z": 1}
     for row in after.rows:
         assert row["followers"] - at_start.get(row["artist"], 0) == row["net_new"]
 
 
-def test_content_rating_kpis_are_their_own_references():
-    assert get_reference("top-rated") is top_rated
-    assert get_reference("artist-followers") is artist_followers
+def test_content_rating_kpis_read_the_sums_and_their_references_the_source_rows():
+    assert get_kpi("top-rated").fn is content_ratings.top_rated
+    assert get_reference("top-rated") is content_ratings.top_rated_from_ratings
+    assert get_kpi("artist-followers").fn is content_ratings.artist_followers
+    assert get_reference("artist-followers") is content_ratings.artist_followers_from_follows
 
 
 def test_top_rated_candidate_cut_keeps_the_exact_ranking():

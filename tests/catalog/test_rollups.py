@@ -162,6 +162,8 @@ def test_refresh_writes_day_and_month_rows(data):
         "listener_month_activity": 4,
         "listener_activity": 1 + 2,  # SE in January; SE and US in February
         "activity_patterns": 1 + 2,  # rebuilt per month: SE; then SE and US
+        "track_ratings": 0,
+        "artist_followers": 0,
     }
     watermark = ContentRollupWatermark.objects.get()
     assert (watermark.through, watermark.max_event_id, watermark.max_listener_id) == (
@@ -284,7 +286,7 @@ def test_refresh_without_data_only_sets_the_watermark():
     written = refresh(since=None, full=False, today=TODAY)
 
     assert set(written.values()) == {0}
-    assert len(written) == 12
+    assert len(written) == 14
     assert ContentRollupWatermark.objects.get().through == TODAY
 
 
@@ -393,3 +395,41 @@ def test_signups_before_counts_months_and_days_before_the_day(data):
     assert signed_up(date(2026, 2, 2)) == 2  # January's row
     assert signed_up(date(2026, 2, 3)) == 3  # + Feb 2
     assert Listener.objects.count() == 3
+
+
+def test_refresh_totals_sum_ratings_per_track_and_open_follows_per_artist():
+    from django.db import IntegrityError, transaction
+
+    from catalog.models import ArtistFollowers, Follow, Rating, TrackRatings
+    from catalog.rollups import refresh_totals
+    from tests.factories import make_artist
+
+    rock = make_genre("Rock")
+    track, other = make_track("T", genre=rock), make_track("U", genre=rock)
+    artist = make_artist("A")
+    people = [make_listener() for _ in range(3)]
+    for person, score in zip(people, (5, 3, 4), strict=True):
+        Rating.objects.create(listener=person, track=track, score=score, rated_at=at(2026, 1, 2))
+    Rating.objects.create(listener=people[0], track=other, score=1, rated_at=at(2026, 1, 3))
+    Follow.objects.create(listener=people[0], artist=artist, followed_at=at(2026, 1, 1))
+    Follow.objects.create(listener=people[1], artist=artist, followed_at=at(2026, 1, 1))
+    Follow.objects.create(
+        listener=people[2], artist=artist, followed_at=at(2026, 1, 1), unfollowed_at=at(2026, 1, 9)
+    )
+
+    assert refresh_totals() == {"track_ratings": 2, "artist_followers": 1}
+    assert refresh_totals() == {"track_ratings": 2, "artist_followers": 1}  # rewritten, not added
+    assert set(TrackRatings.objects.values_list("track_id", "genre_id", "votes", "total")) == {
+        (track.pk, rock.pk, 3, 12),
+        (other.pk, rock.pk, 1, 1),
+    }
+    assert list(ArtistFollowers.objects.values_list("artist_id", "followers")) == [(artist.pk, 2)]
+
+    # The sums keep to what ratings and follows can add up to.
+    for model, fields in (
+        (TrackRatings, {"track": make_track("V", genre=rock), "genre": rock, "votes": 2, "total": 11}),
+        (TrackRatings, {"track": make_track("W", genre=rock), "genre": rock, "votes": 0, "total": 0}),
+        (ArtistFollowers, {"artist": make_artist("B"), "followers": 0}),
+    ):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            model.objects.create(**fields)
