@@ -11,7 +11,8 @@ Activity model (per listener l and calendar month b of the period):
   random month on;
 - a presence state: each month an active listener leaves the platform with 4% chance
   (12% in the first two months), and an absent one comes back with 12% chance;
-- exposure: the share of the month after signup.
+- exposure: the time after signup within the month, in average months, so the partial
+  first and last months of the period get plays for their days only.
 """
 
 from __future__ import annotations
@@ -111,15 +112,16 @@ def _signups(config: SeedConfig, timeline: Timeline, rng: np.random.Generator) -
     return np.sort(np.where(before, history, during).astype(np.int64))
 
 
+_AVERAGE_MONTH_SECONDS = 365.2425 / 12 * 86_400
+
+
 def _activity(
     timeline: Timeline, signup: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     n, buckets = len(signup), timeline.buckets
     starts, ends = timeline.bucket_start[:-1], timeline.bucket_start[1:]
-    exposure = (
-        np.clip((ends[None, :] - np.maximum(starts[None, :], signup[:, None])), 0, None)
-        / (ends - starts)[None, :]
-    )
+    exposed = np.clip(ends[None, :] - np.maximum(starts[None, :], signup[:, None]), 0, None)
+    exposure = exposed / _AVERAGE_MONTH_SECONDS
     # Listeners who joined before the period are long past their first months.
     signup_bucket = np.where(signup < timeline.start, -100, timeline.bucket_index(signup))
     level = rng.normal(0, 1.0, n)

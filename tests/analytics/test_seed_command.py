@@ -305,3 +305,28 @@ def test_seed_refreshes_the_rollups_so_pages_see_the_data_at_once(db):
     _seed(skip_rollups=False)
 
     assert freshness() is not None
+
+
+@pytest.mark.django_db
+def test_seed_partial_first_and_last_months_get_plays_for_their_days_only():
+    # 3 months ending Nov 5: Aug 5-31 and Nov 1-4 are partial. Their plays per day must
+    # be like their whole neighbours', not a whole month's plays squeezed into a few days.
+    _seed(listeners=400, events=30_000, months=3, end_date="2026-11-05")
+    from django.db.models import Count
+    from django.db.models.functions import TruncDate
+
+    per_day = dict(
+        ListeningEvent.objects.annotate(day=TruncDate("played_at"))
+        .values_list("day")
+        .annotate(n=Count("id"))
+        .values_list("day", "n")
+    )
+
+    def daily_mean(first: date, last: date) -> float:
+        days = (last - first).days + 1
+        return sum(n for day, n in per_day.items() if first <= day <= last) / days
+
+    october = daily_mean(date(2026, 10, 1), date(2026, 10, 31))
+    september = daily_mean(date(2026, 9, 1), date(2026, 9, 30))
+    assert 0.6 < daily_mean(date(2026, 11, 1), date(2026, 11, 4)) / october < 1.6
+    assert 0.5 < daily_mean(date(2026, 8, 5), date(2026, 8, 31)) / september < 1.6
