@@ -14,7 +14,7 @@ from django.http import HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -379,8 +379,9 @@ class SchemaView(SpectacularAPIView):
         return api_exception_handler
 
 
-class DocsView(SpectacularSwaggerView):
-    """Swagger UI from drf-spectacular-sidecar's static files (no CDN)."""
+class DocsView(SpectacularSwaggerSplitView):
+    """Swagger UI from drf-spectacular-sidecar's static files (no CDN); its start-up
+    script is served as a file (`?script`), as the Content-Security-Policy wants."""
 
     authentication_classes = AUTHENTICATION_CLASSES
     permission_classes = [IsActiveStaff]

@@ -3,6 +3,8 @@ tokens 200, token clients throttled; the schema and the docs are not public eith
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.conf import settings
 from django.test import override_settings
@@ -159,8 +161,14 @@ def test_docs_page_serves_swagger_ui_from_local_static_files(listener, client, a
     assert response.status_code == 200
     page = response.content.decode()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in page
-    assert "/api/schema/" in page
     assert "cdn." not in page and "unpkg" not in page
+    # No inline script (the Content-Security-Policy forbids them): the start-up script is a file.
+    assert 'src="/api/docs/?script="' in page
+    assert re.search(r"<script>\s*\S", page) is None
+    script = client.get("/api/docs/?script")
+    assert script.status_code == 200
+    assert script["Content-Type"].startswith("application/javascript")
+    assert "/api/schema/" in script.content.decode()
 
 
 def test_docs_page_sends_anonymous_visitors_to_the_login(listener, client):
