@@ -16,6 +16,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.db.models import Count
+from django.db.models.functions import TruncDate
 
 from analytics.models import ListeningEvent
 from analytics.seeding import events as seeding_events
@@ -312,9 +314,6 @@ def test_seed_partial_first_and_last_months_get_plays_for_their_days_only():
     # 3 months ending Nov 5: Aug 5-31 and Nov 1-4 are partial. Their plays per day must
     # be like their whole neighbours', not a whole month's plays squeezed into a few days.
     _seed(listeners=400, events=30_000, months=3, end_date="2026-11-05")
-    from django.db.models import Count
-    from django.db.models.functions import TruncDate
-
     per_day = dict(
         ListeningEvent.objects.annotate(day=TruncDate("played_at"))
         .values_list("day")

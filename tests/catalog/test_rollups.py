@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from django.db import IntegrityError, transaction
 from django.test import override_settings
 
 from analytics.models import ListeningEvent
@@ -13,20 +14,32 @@ from billing.models import Listener
 from catalog.models import (
     ActivityPattern,
     AlbumStreams,
+    ArtistFollowers,
     ArtistStreams,
     ContentRollupWatermark,
     CountrySignups,
     CountryStreams,
+    Follow,
     GenreCountryStreams,
     ListenerActivity,
     ListenerMonthActivity,
     PodcastDeviceStreams,
     PodcastRegionStreams,
+    Rating,
     TrackCountryStreams,
+    TrackRatings,
     TrackStreams,
 )
-from catalog.rollups import Span, active_listener_counts, era_bit, refresh, signups_before, span
-from tests.factories import at, make_episode, make_event, make_genre, make_listener, make_track
+from catalog.rollups import (
+    Span,
+    active_listener_counts,
+    era_bit,
+    refresh,
+    refresh_totals,
+    signups_before,
+    span,
+)
+from tests.factories import at, make_artist, make_episode, make_event, make_genre, make_listener, make_track
 
 pytestmark = pytest.mark.django_db
 
@@ -398,12 +411,6 @@ def test_signups_before_counts_months_and_days_before_the_day(data):
 
 
 def test_refresh_totals_sum_ratings_per_track_and_open_follows_per_artist():
-    from django.db import IntegrityError, transaction
-
-    from catalog.models import ArtistFollowers, Follow, Rating, TrackRatings
-    from catalog.rollups import refresh_totals
-    from tests.factories import make_artist
-
     rock = make_genre("Rock")
     track, other = make_track("T", genre=rock), make_track("U", genre=rock)
     artist = make_artist("A")
