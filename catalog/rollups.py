@@ -67,6 +67,12 @@ from catalog.models import (
 
 Progress = Callable[[str, int, int], None]
 WATERMARK_KEY = "content"
+# An incremental run over at most this many days of a month, from this day of the month
+# on, moves the month rows day by day (at 10M events a day moves in about 2.3 s, where
+# summing a whole month from its days takes 5.6 s). Over more days, or early in a month,
+# summing the month again from its days costs less.
+SHIFT_MONTH_UP_TO_DAYS = 3
+SHIFT_MONTH_FROM_DAY = 11
 ERA_MONTHS = 60
 _ERA_EPOCH = date(2000, 1, 1)
 _ONE_DAY = timedelta(days=1)
@@ -277,7 +283,12 @@ def _refresh_counts(
     watermark = ContentRollupWatermark.objects.filter(key=WATERMARK_KEY).first()
 
     # A `today` before the last refresh would leave rows past it: rebuild instead.
-    if full or watermark is None or today < watermark.through:
+    rebuild = full or watermark is None or today < watermark.through
+    # Month rows hold every day row up to the last refreshed day (both are written in
+    # the same transactions from then on); day rows after it may be left over from an
+    # interrupted run and are not in the month rows.
+    summed_through = None if rebuild else watermark.through
+    if rebuild:
         _delete_for_rebuild(first_day, today)
         start = first_day
     else:
@@ -293,6 +304,14 @@ def _refresh_counts(
     total, done = (today - start).days + 1, 0
     for month in months(start, today + _ONE_DAY):
         day, last = max(start, month), min(today, month_end(month) - _ONE_DAY)
+        # A few days of a month (the regular incremental run): each day moves the month
+        # rows by its own change, in its transaction, instead of the whole month being
+        # summed again from its days afterwards.
+        shift = (
+            summed_through is not None
+            and (last - day).days < SHIFT_MONTH_UP_TO_DAYS
+            and day.day >= SHIFT_MONTH_FROM_DAY
+        )
         # A transaction per day, then one for the month rows. On SQLite a month's days
         # share one transaction (savepoints per day): each commit there writes its pages
         # to the log again. On PostgreSQL a month-long transaction would be slower: it
@@ -300,17 +319,48 @@ def _refresh_counts(
         with transaction.atomic() if connection.vendor == "sqlite" else nullcontext():
             while day <= last:
                 with transaction.atomic(), connection.cursor() as cursor:
+                    if shift and day <= summed_through:
+                        _shift_month_rows(cursor, day, sign=-1)
                     for table, count in _refresh_day(cursor, day).items():
                         written[table] += count
+                    if shift:
+                        _shift_month_rows(cursor, day, sign=1)
+                        _save_watermark(through=day, **seen)
                 done += 1
                 if progress is not None:
                     progress("content rollups", done, total)
                 day += _ONE_DAY
             with transaction.atomic(), connection.cursor() as cursor:
-                for table, count in _refresh_month(cursor, month).items():
+                for table, count in _refresh_month(cursor, month, sum_days=not shift).items():
                     written[table] += count
                 _save_watermark(through=last, **seen)
     return written
+
+
+def _shift_month_rows(cursor, day: date, *, sign: int) -> None:
+    """Take a day's rows out of its month rows (-1) or add them in (1); month rows left
+    at zero are dropped, as a sum over the days would not have them."""
+    d, m = _date(day), _date(month_start(day))
+    for _, model, columns, value in _COUNT_TABLES:
+        table, dims = model._meta.db_table, ", ".join(columns)
+        if sign < 0:
+            matched = " AND ".join(f"mo.{column} = dy.{column}" for column in columns)
+            cursor.execute(
+                f"UPDATE {table} AS mo SET {value} = mo.{value} - dy.{value} FROM {table} AS dy "
+                f"WHERE mo.grain = %s AND mo.period = %s AND dy.grain = %s AND dy.period = %s AND {matched}",
+                [MONTH, m, DAY, d],
+            )
+            cursor.execute(
+                f"DELETE FROM {table} WHERE grain = %s AND period = %s AND {value} = 0", [MONTH, m]
+            )
+        else:
+            cursor.execute(
+                f"INSERT INTO {table} (grain, period, {dims}, {value}) "
+                f"SELECT %s, %s, {dims}, {value} FROM {table} WHERE grain = %s AND period = %s "
+                f"ON CONFLICT (grain, period, {dims}) "
+                f"DO UPDATE SET {value} = {table}.{value} + excluded.{value}",
+                [MONTH, m, DAY, d],
+            )
 
 
 def _incremental_start(watermark: ContentRollupWatermark, since: date | None) -> date:
@@ -497,12 +547,13 @@ def _refresh_activity_bit(cursor, day: date, lo: object, hi: object) -> int:
     return max(cursor.rowcount, 0)
 
 
-def _refresh_month(cursor, month: date) -> dict[str, int]:
-    """Recompute the month rows of `month` as the sums of its day rows, and the month's
-    bit in `ListenerActivity` from `ListenerMonthActivity`."""
+def _refresh_month(cursor, month: date, *, sum_days: bool = True) -> dict[str, int]:
+    """Recompute the month rows of `month` as the sums of its day rows (unless the days
+    already moved them: `sum_days` false), and the month's bit in `ListenerActivity` from
+    `ListenerMonthActivity`."""
     m, following = _date(month), _date(month_end(month))
     written: dict[str, int] = {}
-    for table, model, columns, value in _COUNT_TABLES:
+    for table, model, columns, value in _COUNT_TABLES if sum_days else ():
         db_table, dims = model._meta.db_table, ", ".join(columns)
         cursor.execute(f"DELETE FROM {db_table} WHERE grain = %s AND period = %s", [MONTH, m])
         cursor.execute(

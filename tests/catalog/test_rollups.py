@@ -11,6 +11,7 @@ from django.test import override_settings
 
 from analytics.models import ListeningEvent
 from billing.models import Listener
+from catalog import rollups as rollup_module
 from catalog.models import (
     ActivityPattern,
     AlbumStreams,
@@ -19,6 +20,7 @@ from catalog.models import (
     ContentRollupWatermark,
     CountrySignups,
     CountryStreams,
+    Episode,
     Follow,
     GenreCountryStreams,
     ListenerActivity,
@@ -440,3 +442,69 @@ def test_refresh_totals_sum_ratings_per_track_and_open_follows_per_artist():
     ):
         with pytest.raises(IntegrityError), transaction.atomic():
             model.objects.create(**fields)
+
+
+def _count_tables() -> dict[str, list[tuple]]:
+    """Every row of every day-and-month count table."""
+    return {
+        model.__name__: _rows(model, "grain", "period", *columns, value)
+        for _, model, columns, value in rollup_module._COUNT_TABLES
+    }
+
+
+@pytest.fixture(params=["shifted", "summed"])
+def month_rows(request, monkeypatch):
+    """Short incremental runs in early February: month rows moved day by day, or summed
+    again from the days (the two ways `refresh` keeps them)."""
+    monkeypatch.setattr(rollup_module, "SHIFT_MONTH_FROM_DAY", 1 if request.param == "shifted" else 32)
+    return request.param
+
+
+def test_refresh_day_by_day_moves_the_month_rows_to_what_a_full_rebuild_sums(data, month_rows):
+    se, us, t1, t2 = data["se"], data["us"], data["t1"], data["t2"]
+    ep = Episode.objects.get()
+    refresh(since=None, full=False, today=date(2026, 2, 1))
+
+    # Each later run covers at most three days of February: the month rows move by the days.
+    make_event(se, track=t2, played_at=at(2026, 2, 2, 9))
+    make_event(us, episode=ep, track=None, played_at=at(2026, 2, 2, 10), device="car")
+    refresh(since=None, full=False, today=date(2026, 2, 2))
+    make_event(us, track=t1, played_at=at(2026, 2, 1, 22))  # a late play for a summed day
+    make_listener(country="NO", signed_up_at=at(2026, 2, 2, 7))
+    refresh(since=None, full=False, today=TODAY)
+    ListeningEvent.objects.filter(played_at__date=date(2026, 2, 2), listener=se).delete()
+    refresh(since=date(2026, 2, 2), full=False, today=TODAY)
+    # Day rows an interrupted run wrote after the last refreshed day are in no month row.
+    TrackStreams.objects.create(grain="day", period=date(2026, 2, 4), track=t2, streams=5)
+    refresh(since=None, full=False, today=date(2026, 2, 4))
+    moved = _count_tables()
+    assert ("month", "2026-02-01", t1.id, 3) in moved["TrackStreams"]
+    assert ("month", "2026-02-01", t2.id, 1) in moved["TrackStreams"]  # Feb 2's play was deleted
+
+    refresh(since=None, full=True, today=date(2026, 2, 4))
+
+    assert _count_tables() == moved
+
+
+def test_refresh_interrupted_mid_month_is_completed_by_the_next_run(data, month_rows, monkeypatch):
+    se, t2 = data["se"], data["t2"]
+    refresh(since=None, full=False, today=date(2026, 2, 1))
+    make_event(se, track=t2, played_at=at(2026, 2, 2, 9))
+    make_event(se, track=t2, played_at=at(2026, 2, 3, 9))
+    refresh_day = rollup_module._refresh_day
+
+    def interrupted(cursor, day):
+        if day == TODAY:
+            raise RuntimeError("interrupted")
+        return refresh_day(cursor, day)
+
+    monkeypatch.setattr(rollup_module, "_refresh_day", interrupted)
+    with pytest.raises(RuntimeError):
+        refresh(since=None, full=False, today=TODAY)
+    monkeypatch.setattr(rollup_module, "_refresh_day", refresh_day)
+
+    refresh(since=None, full=False, today=TODAY)
+    moved = _count_tables()
+    assert ("month", "2026-02-01", t2.id, 3) in moved["TrackStreams"]
+    refresh(since=None, full=True, today=TODAY)
+    assert _count_tables() == moved
