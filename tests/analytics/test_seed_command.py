@@ -329,3 +329,21 @@ def test_seed_partial_first_and_last_months_get_plays_for_their_days_only():
     september = daily_mean(date(2026, 9, 1), date(2026, 9, 30))
     assert 0.6 < daily_mean(date(2026, 11, 1), date(2026, 11, 4)) / october < 1.6
     assert 0.5 < daily_mean(date(2026, 8, 5), date(2026, 8, 31)) / september < 1.6
+
+
+@pytest.mark.django_db(transaction=True)
+def test_seed_failing_while_generating_events_raises_and_leaves_no_seeded_rows(monkeypatch):
+    # Several chunks, the second breaks in the generating thread: the error reaches the
+    # command and the tables are as empty as before.
+    monkeypatch.setattr(seeding_events, "CHUNK_EVENTS", 2_000)
+    generate = seeding_events.EventGenerator.generate
+
+    def broken(self, number):
+        if number == 1:
+            raise RuntimeError("generator broke")
+        return generate(self, number)
+
+    monkeypatch.setattr(seeding_events.EventGenerator, "generate", broken)
+    with pytest.raises(RuntimeError, match="generator broke"):
+        _seed()
+    assert [model._meta.label for model in SEEDED_MODELS if model._base_manager.exists()] == []
