@@ -345,6 +345,11 @@ class StartSubscriptionForm(forms.ModelForm):
             raise forms.ValidationError(error.messages) from None
         return cleaned
 
+    def _post_clean(self) -> None:
+        # The service checked the subscription and wrote it: validating the written row
+        # again could only turn a saved subscription into a form error.
+        pass
+
 
 @admin.register(Subscription)
 class SubscriptionAdmin(LargeTableAdminMixin, ModelAdmin):
