@@ -89,3 +89,21 @@ def test_adding_over_an_open_subscription_is_refused_on_the_form(admin_client):
     )
     assert Subscription.objects.filter(listener=listener).count() == 1
     assert not Payment.objects.exists()
+
+
+def test_adding_without_a_plan_or_with_a_bad_start_writes_nothing(admin_client):
+    listener = make_listener()
+    plan = make_plan("premium", price="10.99")
+
+    missing_plan = _add(admin_client, listener=listener.pk)
+    bad_start = _add(
+        admin_client, listener=listener.pk, plan=plan.pk, starts_at_0="2026-13-40", starts_at_1="25:00"
+    )
+
+    for response in (missing_plan, bad_start):
+        assert response.status_code == 200
+        assert response.context["adminform"].form.errors
+    assert "plan" in missing_plan.context["adminform"].form.errors
+    assert "starts_at" in bad_start.context["adminform"].form.errors
+    assert not Subscription.objects.exists()
+    assert not Payment.objects.exists()
