@@ -5,7 +5,8 @@
 Uses the database `spotilytics_bench` (created and seeded with `seed --scale large` when
 it is empty), migrates it, then:
 
-1. `refresh_rollups --full`, timed, with the time of each of its three modules;
+1. `refresh_rollups --full`, timed, with the time of each of its three modules (they run
+   at the same time on PostgreSQL: the total is the wall time, not their sum);
 2. a one-day incremental refresh of the last day with data (`--since` that day), timed
    the same way;
 3. for every KPI in the registry, over the last `--days` days up to the last day with

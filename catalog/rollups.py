@@ -40,6 +40,7 @@ from analytics.kpis._time import (
     months_between,
 )
 from analytics.models import STREAM_MIN_MS, ListeningEvent
+from analytics.rollups import _sql
 from billing.models import Listener
 from billing.regions import region_of
 from catalog.models import (
@@ -289,12 +290,10 @@ def _refresh_counts(
     # interrupted run and are not in the month rows.
     summed_through = None if rebuild else watermark.through
     if rebuild:
-        _delete_for_rebuild(first_day, today)
-        start = first_day
-    else:
-        start = _incremental_start(watermark, since)
-        if first_day is not None:
-            start = max(start, first_day)
+        return _rebuild(first_day, today, seen=seen, progress=progress)
+    start = _incremental_start(watermark, since)
+    if first_day is not None:
+        start = max(start, first_day)
 
     if start is None or start > today:
         with transaction.atomic():
@@ -390,23 +389,189 @@ def _save_watermark(*, through: date, max_event_id: int, max_listener_id: int) -
     )
 
 
-def _delete_for_rebuild(first_day: date | None, today: date) -> None:
-    """Before a full refresh of `[first_day, today]`: drop the count rows outside it (the
-    rows inside are replaced day by day, so pages keep their data meanwhile) and the
-    activity bitmaps, which are rebuilt from nothing."""
-    with transaction.atomic():
-        for _, model, *_ in _COUNT_TABLES:
-            rows = model.objects.all()
-            if first_day is not None:
-                rows = rows.filter(
-                    Q(grain=DAY, period__lt=first_day)
-                    | Q(grain=MONTH, period__lt=month_start(first_day))
-                    | Q(period__gt=today)
+def _rebuild(
+    first_day: date | None, today: date, *, seen: dict[str, int], progress: Progress | None
+) -> dict[str, int]:
+    """Rebuild every content rollup of `[first_day, today]` from nothing, in one transaction.
+
+    Month by month and set-based: a month's track streams are grouped once into a
+    temporary table that every track table sums from, day and month rows alike. On
+    PostgreSQL, outside a caller's transaction, the emptied tables lose their indexes and
+    foreign keys meanwhile and get them back at the end, as the seed loads events: at 10M
+    events, inserting a month's rows into the indexed tables cost ten times grouping
+    them (`_sql.rebuilding`). Readers keep the old rows until the commit (on PostgreSQL
+    they wait for it).
+    """
+    written = dict.fromkeys(TABLES, 0)
+    with _sql.rebuilding(_REBUILT, foreign_keys=True):
+        if first_day is not None and first_day <= today:
+            end = today + _ONE_DAY
+            chunks = [(max(first_day, month), min(end, month_end(month))) for month in months(first_day, end)]
+            with connection.cursor() as cursor:
+                for done, (lo, hi) in enumerate(chunks, 1):
+                    for table, count in _rebuild_month(cursor, lo, hi).items():
+                        written[table] += count
+                    if progress is not None:
+                        progress("content months", done, len(chunks))
+                written.update(_rebuild_activity(cursor, [month_start(lo) for lo, _ in chunks]))
+        _save_watermark(through=today, **seen)
+    return written
+
+
+_REBUILT = (
+    *(model for _, model, *_ in _COUNT_TABLES),
+    ListenerMonthActivity,
+    ListenerActivity,
+    ActivityPattern,
+)
+# (result key, table, its dimension columns, their values over the month's track streams
+# `s` and the track `t`) of the tables summed from a month's track streams.
+_TRACK_SUMS = [
+    ("track_country_streams", _TCS, "country, track_id", "s.country, s.track_id"),
+    ("track_streams", _TS, "track_id", "s.track_id"),
+    ("artist_streams", ArtistStreams._meta.db_table, "artist_id", "t.primary_artist_id"),
+    ("album_streams", AlbumStreams._meta.db_table, "album_id", "t.album_id"),
+    (
+        "genre_country_streams",
+        GenreCountryStreams._meta.db_table,
+        "country, genre_id",
+        "s.country, t.genre_id",
+    ),
+]
+
+
+def _rebuild_month(cursor, lo: date, hi: date) -> dict[str, int]:
+    """Day and month rows of the days `[lo, hi)` of one month (nothing else is in the
+    month: a rebuild starts at the first data), and its `ListenerMonthActivity`."""
+    m = _date(month_start(lo))
+    start, end = _instant(day_start(lo)), _instant(day_start(hi))
+    played_day, day_params = _sql.local_date("e.played_at")
+    written: dict[str, int] = defaultdict(int)
+    select = (
+        f"SELECT {played_day} AS period, l.country AS country, e.track_id AS track_id, COUNT(*) AS streams "
+        f"FROM {_EVENT} e JOIN {_LISTENER} l ON l.id = e.listener_id "
+        f"WHERE e.played_at >= %s AND e.played_at < %s AND e.ms_played >= %s AND e.track_id IS NOT NULL "
+        f"GROUP BY 1, 2, 3"
+    )
+    with _sql.temporary_table(
+        "content_month", select, [*day_params, start, end, STREAM_MIN_MS]
+    ) as month_rows:
+        for key, table, columns, values in _TRACK_SUMS:
+            join = f"JOIN {_TRACK} t ON t.id = s.track_id" if "t." in values else ""
+            for period, group, params in (
+                ("s.period", f"s.period, {values}", [DAY]),
+                ("%s", values, [MONTH, m]),
+            ):
+                cursor.execute(
+                    f"INSERT INTO {table} (grain, period, {columns}, streams) "
+                    f"SELECT %s, {period}, {values}, SUM(s.streams) FROM {month_rows} s {join} "
+                    f"GROUP BY {group}",
+                    params,
                 )
-            rows.delete()
-        ListenerMonthActivity.objects.all().delete()
-        ListenerActivity.objects.all().delete()
-        ActivityPattern.objects.all().delete()
+                written[key] += max(cursor.rowcount, 0)
+        cursor.execute(f"SELECT period, country, SUM(streams) FROM {month_rows} GROUP BY period, country")
+        track_countries = cursor.fetchall()
+    written.update(_rebuild_month_in_python(cursor, m, track_countries, start, end))
+
+    signup_day, signup_params = _sql.local_date("signed_up_at")
+    for period, group, params in (
+        (signup_day, "2, 3", [DAY, *signup_params]),
+        ("%s", "country", [MONTH, m]),
+    ):
+        cursor.execute(
+            f"INSERT INTO {CountrySignups._meta.db_table} (grain, period, country, signups) "
+            f"SELECT %s, {period}, country, COUNT(*) FROM {_LISTENER} "
+            f"WHERE signed_up_at >= %s AND signed_up_at < %s GROUP BY {group}",
+            [*params, start, end],
+        )
+        written["country_signups"] += max(cursor.rowcount, 0)
+
+    # SUM over distinct (listener, day) pairs: SQLite has no bitwise-OR aggregate.
+    cursor.execute(
+        f"INSERT INTO {_LMA} (month, listener_id, country, days) "
+        f"SELECT %s, a.listener_id, l.country, SUM(a.bit) FROM ("
+        f"SELECT DISTINCT e.listener_id AS listener_id, {_sql.day_bit(played_day)} AS bit FROM {_EVENT} e "
+        f"WHERE e.played_at >= %s AND e.played_at < %s) a "
+        f"JOIN {_LISTENER} l ON l.id = a.listener_id GROUP BY a.listener_id, l.country",
+        [m, *day_params, start, end],
+    )
+    written["listener_month_activity"] = max(cursor.rowcount, 0)
+    return written
+
+
+def _rebuild_month_in_python(
+    cursor, m: object, track_countries: list[tuple], start: object, end: object
+) -> dict[str, int]:
+    """The month's podcast rows by region and device and its streams by country (see
+    `_refresh_day_in_python`), day and month rows."""
+    played_day, day_params = _sql.local_date("e.played_at")
+    cursor.execute(
+        f"SELECT {played_day}, l.country, e.device, p.podcast_id, COUNT(*) FROM {_EVENT} e "
+        f"JOIN {_LISTENER} l ON l.id = e.listener_id JOIN {_EPISODE} p ON p.id = e.episode_id "
+        f"WHERE e.played_at >= %s AND e.played_at < %s AND e.ms_played >= %s AND e.episode_id IS NOT NULL "
+        f"GROUP BY 1, 2, 3, 4",
+        [*day_params, start, end, STREAM_MIN_MS],
+    )
+    by_device: dict[tuple, int] = defaultdict(int)
+    by_region: dict[tuple, int] = defaultdict(int)
+    countries: dict[tuple, int] = defaultdict(int)
+    for period, country, device, podcast, streams in cursor.fetchall():
+        region = region_of(country) or ""
+        for grain, key in ((DAY, period), (MONTH, m)):
+            by_device[(grain, key, device, region, podcast)] += streams
+            by_region[(grain, key, region, podcast)] += streams
+            countries[(grain, key, country)] += streams
+    for period, country, streams in track_countries:
+        for grain, key in ((DAY, period), (MONTH, m)):
+            countries[(grain, key, country)] += int(streams)
+
+    def rows(counts: dict[tuple, int]) -> list[tuple]:
+        return [(*key, streams) for key, streams in counts.items()]
+
+    return {
+        "podcast_region_streams": _sql.insert_rows(
+            PodcastRegionStreams, ["grain", "period", "region", "podcast_id", "streams"], rows(by_region)
+        ),
+        "podcast_device_streams": _sql.insert_rows(
+            PodcastDeviceStreams,
+            ["grain", "period", "device", "region", "podcast_id", "streams"],
+            rows(by_device),
+        ),
+        "country_streams": _sql.insert_rows(
+            CountryStreams, ["grain", "period", "country", "streams"], rows(countries)
+        ),
+    }
+
+
+def _rebuild_activity(cursor, rebuilt_months: list[date]) -> dict[str, int]:
+    """`ListenerActivity` and `ActivityPattern` from the rebuilt `ListenerMonthActivity`:
+    one statement per era, each month's rows adding their bit."""
+    eras: dict[date, list[tuple[date, int]]] = defaultdict(list)
+    for month in rebuilt_months:
+        era, bit = era_bit(month)
+        eras[era].append((month, 1 << bit))
+    written = {"listener_activity": 0, "activity_patterns": 0}
+    for era, flags in eras.items():
+        case = " ".join("WHEN %s THEN %s" for _ in flags)
+        cursor.execute(
+            f"INSERT INTO {_LA} (era, listener_id, country, months) "
+            f"SELECT %s, listener_id, country, SUM(CASE month {case} END) FROM {_LMA} "
+            f"WHERE month >= %s AND month < %s GROUP BY listener_id, country",
+            [
+                _date(era),
+                *(value for month, flag in flags for value in (_date(month), flag)),
+                _date(era),
+                _date(add_months(era, ERA_MONTHS)),
+            ],
+        )
+        written["listener_activity"] += max(cursor.rowcount, 0)
+        cursor.execute(
+            f"INSERT INTO {_AP} (era, country, months, listeners) "
+            f"SELECT era, country, months, COUNT(*) FROM {_LA} WHERE era = %s GROUP BY era, country, months",
+            [_date(era)],
+        )
+        written["activity_patterns"] += max(cursor.rowcount, 0)
+    return written
 
 
 def _date(value: date) -> object:

@@ -8,7 +8,10 @@
   (also done by itself when the reporting time zone changed since the last refresh);
 - idempotent: each day's rows are deleted and rebuilt from the events, so a re-run writes
   the same rows; one transaction per day, or per calendar month of consecutive days
-  when many days are rebuilt (--full, --since), and per month for the monthly tables;
+  when many days are rebuilt (--since), and per month for the monthly tables;
+- a full rebuild is one transaction: on PostgreSQL the emptied tables lose their indexes
+  meanwhile and get them back at the end (a sorted build beats inserting a year of rows
+  into them), and readers wait for the commit instead of seeing empty tables;
 - what a day feeds is rebuilt with it: the rolling 7/28-day windows of the 27 days after
   it, the sessions of the day before and after (sessions cross midnight and belong to the
   day they start), its month's MAU, lifecycle and cohorts, and the next active day of each
@@ -46,6 +49,8 @@ from analytics.rollups.dims import DEVICE_BITS, STORED_GROUPINGS, Dim, grouping_
 from analytics.rollups.facts import (
     build_activity,
     build_listening_days,
+    derive_listening_days,
+    insert_listening_days,
     local_day,
     next_active_days,
     subscriptions_overlap,
@@ -93,19 +98,25 @@ def refresh(
 ) -> dict[str, int]:
     """Bring the listening rollups up to date; returns rows written per table."""
     report = progress or (lambda label, done, total: None)
-    written = {model.__name__: 0 for model in ROLLUP_MODELS}
     state, _ = RollupState.objects.get_or_create(module=MODULE)
     if state.refreshed_at is None or state.time_zone != settings.TIME_ZONE:
         full = True
+    if not full:
+        return _refresh(state, since=since, full=False, today=today, report=report)
+    with _sql.rebuilding(ROLLUP_MODELS):
+        written = _refresh(RollupState(module=MODULE), since=None, full=True, today=today, report=report)
+    return written
 
+
+def _refresh(
+    state: RollupState, *, since: date | None, full: bool, today: date, report: Progress
+) -> dict[str, int]:
+    written = {model.__name__: 0 for model in ROLLUP_MODELS}
     events = ListeningEvent.objects.order_by()
     if full:
         scope = events.aggregate(
             max_id=Max("id"), first=Min("played_at"), latest=Max("played_at"), max_ms=Max("ms_played")
         )
-        state = RollupState(module=MODULE)
-        with _sql.atomic():
-            _sql.truncate(ROLLUP_MODELS)
     else:
         scope = events.filter(id__gt=state.last_event_id).aggregate(
             max_id=Max("id"), first=Min("played_at"), latest=Max("played_at"), max_ms=Max("ms_played")
@@ -157,8 +168,13 @@ def refresh(
         with _sql.atomic():
             for table, rows in build_activity(lo, hi).items():
                 written[table] += rows
-            written["ListeningDay"] += build_listening_days(lo, hi, join_plans=join_plans)
+            if full:  # into empty tables; the coarser groupings once, at the end
+                written["ListeningDay"] += insert_listening_days(lo, hi, join_plans=join_plans)
+            else:
+                written["ListeningDay"] += build_listening_days(lo, hi, join_plans=join_plans)
         report("listening days", n, len(day_chunks))
+    if full and day_chunks:
+        written["ListeningDay"] += derive_listening_days(day_chunks[0][0], day_chunks[-1][1])
 
     # 2. Sessions, which cross midnight: the neighbouring days may change too.
     session_days = set(event_days)

@@ -20,6 +20,8 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connection, models, transaction
 from django.db.models.query import QuerySet
 
+from analytics.seeding.loading import BulkLoadMode
+
 
 def table(model: type[models.Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
@@ -179,3 +181,44 @@ def insert_rows(model: type[models.Model], columns: Sequence[str], rows: Sequenc
             placeholders = ", ".join(["%s"] * len(columns))
             cursor.executemany(f"INSERT INTO {table(model)} ({names}) VALUES ({placeholders})", rows)
     return len(rows)
+
+
+def day_bit(date_sql: str) -> str:
+    """`1 << (day of month - 1)` of a date expression: its bit in a month's day bitmap."""
+    if connection.vendor == "postgresql":
+        return f"(1 << (EXTRACT(DAY FROM {date_sql})::int - 1))"
+    return f"(1 << (CAST(strftime('%%d', {date_sql}) AS INTEGER) - 1))"
+
+
+@contextmanager
+def rebuilding(models_: Sequence[type[models.Model]], *, foreign_keys: bool = False) -> Iterator[None]:
+    """One transaction that empties the tables of `models_` for the block to fill anew.
+
+    Run as its own transaction on PostgreSQL, the tables are truncated and lose their
+    indexes (and, with `foreign_keys`, their foreign keys) until the block is done,
+    then get them back rebuilt (see `BulkLoadMode`): a sorted build beats inserting
+    millions of rows into the indexes. Inside a caller's transaction, which may hold
+    deferred checks on the tables that PostgreSQL refuses to truncate or alter, the rows
+    are deleted and the block fills the indexed tables.
+    """
+    own = not connection.in_atomic_block
+    tables = [model._meta.db_table for model in models_]
+    loader = BulkLoadMode(
+        connection,
+        fk_tables=tables if own and foreign_keys else (),
+        index_tables=tables if own else (),
+    )
+    with atomic():
+        if own:
+            truncate(models_)
+        else:
+            for model in models_:
+                execute(f"DELETE FROM {table(model)}")
+        loader.begin()
+        try:
+            yield
+            loader.rebuild_indexes()
+            loader.restore_foreign_keys()
+            loader.analyze()
+        finally:
+            loader.end()

@@ -245,6 +245,12 @@ def build_listening_days(lo: date, hi: date, *, join_plans: bool = False) -> int
     """
     # By grouping first: the table's index leads with it.
     ListeningDay.objects.filter(grouping__in=STORED_GROUPINGS, day__gte=lo, day__lt=hi).delete()
+    return insert_listening_days(lo, hi, join_plans=join_plans) + derive_listening_days(lo, hi)
+
+
+def insert_listening_days(lo: date, hi: date, *, join_plans: bool = False) -> int:
+    """Insert the two finest groupings of the plays of `[lo, hi)`, which have no rows yet
+    (the others are derived from them by `derive_listening_days`)."""
     events = events_between(lo, hi)
     if join_plans:
         events = events.annotate(active_sub=active_subscription())
@@ -262,12 +268,15 @@ def build_listening_days(lo: date, hi: date, *, join_plans: bool = False) -> int
     # Two stages: the plays once into the two largest groupings, then every other grouping
     # from those rows (a few hundred thousand a month instead of every play).
     if connection.vendor == "postgresql":
-        written = _insert_groupings(plays, [NO_HOUR, HOUR_COUNTRY])
-    else:  # no GROUPING SETS: one statement per grouping
-        written = _insert_groupings(plays, [NO_HOUR]) + _insert_groupings(plays, [HOUR_COUNTRY])
+        return _insert_groupings(plays, [NO_HOUR, HOUR_COUNTRY])
+    # No GROUPING SETS: one statement per grouping.
+    return _insert_groupings(plays, [NO_HOUR]) + _insert_groupings(plays, [HOUR_COUNTRY])
+
+
+def derive_listening_days(lo: date, hi: date) -> int:
+    """Insert every coarser grouping of `[lo, hi)` summed from the two finest ones."""
     without_hour = [g for g in STORED_GROUPINGS if not g & Dim.HOUR and g != NO_HOUR]
-    written += _derive(NO_HOUR, without_hour, lo, hi)
-    return written + _derive(HOUR_COUNTRY, [int(Dim.HOUR)], lo, hi)
+    return _derive(NO_HOUR, without_hour, lo, hi) + _derive(HOUR_COUNTRY, [int(Dim.HOUR)], lo, hi)
 
 
 def _derive(source: int, groupings: list[int], lo: date, hi: date) -> int:

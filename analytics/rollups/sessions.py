@@ -43,8 +43,7 @@ def epoch_ms(moment: datetime) -> int:
 
 
 _SQL = """
-WITH buckets (n, lo, hi) AS (VALUES {values}),
-ev AS (
+WITH ev AS (
     SELECT e.listener_id AS lid, l.country AS country, e.id AS eid, e.played_at AS pa,
            {epoch} AS t0, e.ms_played AS ms,
            CASE WHEN e.context = %s THEN COALESCE(e.playlist_id, 0) END AS pl
@@ -66,29 +65,32 @@ b AS (
     FROM a
 ),
 c AS (
-    SELECT lid, country, t0, ms, pl, s_last,
+    SELECT lid, country, pa, t0, ms, pl, s_last,
            SUM(s_start) OVER w AS sn, SUM(r_start) OVER w AS rn
     FROM b WINDOW w AS (PARTITION BY lid ORDER BY pa, eid ROWS UNBOUNDED PRECEDING)
 ),
-sessions AS (
-    SELECT lid, sn, MAX(country) AS country, MIN(t0) AS first_t0, COUNT(*) AS depth,
-           MAX(CASE WHEN s_last = 1 THEN t0 + ms END) AS last_end
+grouped AS (
+    SELECT lid, sn, MAX(country) AS country, MIN(pa) AS first_pa, MIN(t0) AS first_t0,
+           COUNT(*) AS depth, MAX(CASE WHEN s_last = 1 THEN t0 + ms END) AS last_end
     FROM c GROUP BY lid, sn
+),
+sessions AS (
+    SELECT lid, sn, country, first_t0, depth, last_end, {day_number} AS n FROM grouped
 ),
 runs AS (
     SELECT lid, sn, COUNT(*) AS depth FROM c WHERE pl IS NOT NULL GROUP BY lid, sn, rn
 )
-SELECT 's', k.n, s.country, COUNT(*), SUM(s.last_end - s.first_t0), SUM(s.depth),
+SELECT 's', s.n, s.country, COUNT(*), SUM(s.last_end - s.first_t0), SUM(s.depth),
        SUM(CASE WHEN s.last_end + {gap} >= %s THEN 1 ELSE 0 END)
-FROM sessions s JOIN buckets k ON s.first_t0 >= k.lo AND s.first_t0 < k.hi
-GROUP BY k.n, s.country
+FROM sessions s WHERE s.n >= 0 AND s.n < {days}
+GROUP BY s.n, s.country
 UNION ALL
-SELECT 'r', k.n, s.country, CASE WHEN r.depth > {max_depth} THEN {max_depth} ELSE r.depth END,
+SELECT 'r', s.n, s.country, CASE WHEN r.depth > {max_depth} THEN {max_depth} ELSE r.depth END,
        COUNT(*), 0, 0
 FROM runs r
 JOIN sessions s ON s.lid = r.lid AND s.sn = r.sn
-JOIN buckets k ON s.first_t0 >= k.lo AND s.first_t0 < k.hi
-GROUP BY k.n, s.country, CASE WHEN r.depth > {max_depth} THEN {max_depth} ELSE r.depth END
+WHERE s.n >= 0 AND s.n < {days}
+GROUP BY s.n, s.country, CASE WHEN r.depth > {max_depth} THEN {max_depth} ELSE r.depth END
 """
 
 
@@ -101,14 +103,13 @@ def session_facts(
     `latest` the last `played_at` there is (nothing can continue past it).
     """
     day_list = days(lo, hi)
-    bounds = [
-        (n, epoch_ms(day_start(day)), epoch_ms(day_start(day + timedelta(days=1))))
-        for n, day in enumerate(day_list)
-    ]
     window_start = day_start(lo) - timedelta(milliseconds=max_ms_played + SESSION_GAP_MS + 1)
     window_end = day_start(hi) + timedelta(days=1)
+    # A session's day, as its number from `lo`: the local date of its first play.
+    first_day, first_day_params = _sql.local_date("first_pa")
     sql = _SQL.format(
-        values=", ".join("(%s, %s, %s)" for _ in bounds),
+        day_number=_sql.days_between(first_day, "%s"),
+        days=len(day_list),
         epoch=_epoch_ms("e.played_at"),
         events=_sql.table(ListeningEvent),
         listeners=_sql.table(Listener),
@@ -116,11 +117,12 @@ def session_facts(
         max_depth=MAX_RUN_DEPTH,
     )
     while True:
-        params = [value for bound in bounds for value in bound]
-        params += [
+        params = [
             PlayContext.PLAYLIST.value,
             _sql.dt(window_start),
             _sql.dt(window_end),
+            *first_day_params,
+            _sql.d(lo),
             epoch_ms(window_end),
         ]
         rows = _sql.fetchall(sql, params)

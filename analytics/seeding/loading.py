@@ -587,6 +587,8 @@ class BulkLoadMode:
                 cursor.execute(f"DROP INDEX {quote(name)}")
 
     def rebuild_indexes(self) -> None:
+        if not self._uniques and not self._indexes:
+            return
         quote = self.connection.ops.quote_name
         with self.connection.cursor() as cursor:
             # Sorts of ten million keys fit in memory instead of spilling to disk.
@@ -601,6 +603,8 @@ class BulkLoadMode:
                 self.index_seconds[name] = time.perf_counter() - started
 
     def restore_foreign_keys(self) -> None:
+        if not self._foreign_keys:
+            return
         quote = self.connection.ops.quote_name
         with self.connection.cursor() as cursor:
             # Each re-added key is checked by one anti-join of child and parent; with room for

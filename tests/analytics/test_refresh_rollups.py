@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import re
+import threading
 import zlib
 from datetime import date
 from io import StringIO
 
 import psycopg
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, transaction
 
+import analytics.rollups
+import billing.rollups
+import catalog.rollups
 from analytics.management.commands import refresh_rollups
 from analytics.models import ActiveListenersDay, ActivityDay
+from analytics.seeding.config import build_config
+from analytics.seeding.progress import Reporter
+from analytics.seeding.runner import seed_database
 from tests.factories import at, make_event, make_listener, make_track
+from tests.schema import pg_schema
 
 
 @pytest.fixture
@@ -127,3 +136,55 @@ def test_refresh_rollups_holds_a_lock_that_a_second_refresh_waits_for(monkeypatc
     run("--today", "2026-03-31")
     assert seen == [True, True, True]
     assert not lock_taken_elsewhere()
+
+
+def _rollup_rows() -> dict[str, list[tuple]]:
+    """Every row of every rollup table, without ids, sorted."""
+    models = [
+        *analytics.rollups.ROLLUP_MODELS,
+        *catalog.rollups._REBUILT,
+        *billing.rollups._TABLES.values(),
+    ]
+    out = {}
+    for model in models:
+        fields = [field.attname for field in model._meta.concrete_fields if not field.primary_key]
+        out[model.__name__] = sorted(model.objects.values_list(*fields))
+    return out
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="threads and bulk loads are PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_full_refresh_in_parallel_with_dropped_indexes_equals_one_inside_a_transaction(monkeypatch):
+    seed_database(
+        build_config(
+            listeners=150,
+            events=6_000,
+            months=3,
+            end_date="2026-03-01",
+            today=date(2026, 3, 1),
+            time_zone=settings.TIME_ZONE,
+        ),
+        reporter=Reporter(None),
+    )
+    tables = [model._meta.db_table for model in [*analytics.rollups.ROLLUP_MODELS, *catalog.rollups._REBUILT]]
+    schema = pg_schema(tables)
+    threads = {}
+    for name, module in refresh_rollups.MODULES:
+
+        def refresh(*, _refresh=module.refresh, _name=name, **options):
+            threads[_name] = threading.current_thread() is threading.main_thread()
+            return _refresh(**options)
+
+        monkeypatch.setattr(module, "refresh", refresh)
+
+    run("--full", "--today", "2026-03-01")
+    assert threads == {"listening": False, "content": False, "revenue": False}
+    assert pg_schema(tables) == schema
+    in_parallel = _rollup_rows()
+    assert in_parallel["ListeningDay"] and in_parallel["TrackCountryStreams"] and in_parallel["SubscriberDay"]
+
+    # Inside a transaction: one module after the other, into the indexed tables.
+    with transaction.atomic():
+        run("--full", "--today", "2026-03-01")
+    assert threads == {"listening": True, "content": True, "revenue": True}
+    assert _rollup_rows() == in_parallel

@@ -27,6 +27,7 @@ from analytics.seeding.progress import Reporter
 from analytics.seeding.runner import SEEDED_MODELS, Blueprint, seed_database
 from billing.models import Listener, Payment, Plan
 from catalog.models import Album, Track
+from tests.schema import pg_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = {"listeners": 200, "events": 20_000, "months": 6, "end_date": "2026-11-01"}
@@ -231,40 +232,18 @@ def test_seed_failure_keeps_nothing_half_loaded(monkeypatch):
         assert not any(model._base_manager.exists() for model in SEEDED_MODELS)
 
 
-def _pg_schema(tables: list[str]) -> tuple[list, list]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT c.relname, i.relname, pg_get_indexdef(i.oid)
-            FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class c ON c.oid = x.indrelid
-            WHERE c.relname = ANY(%s) ORDER BY 1, 2
-            """,
-            [tables],
-        )
-        indexes = cursor.fetchall()
-        cursor.execute(
-            """
-            SELECT c.relname, k.conname, pg_get_constraintdef(k.oid), k.convalidated, k.condeferrable
-            FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
-            WHERE c.relname = ANY(%s) ORDER BY 1, 2
-            """,
-            [tables],
-        )
-        return indexes, cursor.fetchall()
-
-
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="drops and rebuilds PostgreSQL objects")
 @pytest.mark.django_db
 def test_seed_postgres_restores_dropped_indexes_and_foreign_keys_exactly():
     tables = [m._meta.db_table for m in SEEDED_MODELS]
-    before = _pg_schema(tables)
+    before = pg_schema(tables)
     config = build_config(**SMALL, today=date(2026, 11, 22), time_zone="UTC")
     reporter = Reporter(None)
     # Rebuild the indexes even at this size, to go through that path.
     result = seed_database(config, reporter=reporter, rebuild_indexes_from=1)
     assert result.phase_seconds("indexes") > 0
     assert any(name.startswith("event_") for _, name, _ in before[0])
-    assert _pg_schema(tables) == before
+    assert pg_schema(tables) == before
     assert (
         ListeningEvent.objects.filter(listener__isnull=False).count()
         == result.counts["analytics.ListeningEvent"]

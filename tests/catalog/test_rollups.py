@@ -163,7 +163,7 @@ def test_refresh_writes_day_and_month_rows(data):
         (ERA, "SE", JAN_BIT | FEB_BIT, 1),
         (ERA, "US", FEB_BIT, 1),
     ]
-    # Day rows + month rows per table; the activity tables count rows upserted.
+    # Day rows + month rows per table (a first refresh rebuilds: rows inserted).
     assert written == {
         "track_country_streams": 4 + 4,
         "track_streams": 3 + 3,
@@ -174,9 +174,9 @@ def test_refresh_writes_day_and_month_rows(data):
         "podcast_device_streams": 1 + 1,
         "country_streams": 4 + 3,
         "country_signups": 2 + 2,
-        "listener_month_activity": 4,
-        "listener_activity": 1 + 2,  # SE in January; SE and US in February
-        "activity_patterns": 1 + 2,  # rebuilt per month: SE; then SE and US
+        "listener_month_activity": 3,
+        "listener_activity": 2,
+        "activity_patterns": 2,
         "track_ratings": 0,
         "artist_followers": 0,
     }
@@ -288,13 +288,17 @@ def test_refresh_cuts_days_in_the_reporting_time_zone():
     assert _rows(ListenerMonthActivity, "month", "days") == [("2026-02-01", 1)]
 
 
-def test_refresh_reports_progress_per_day(data):
+def test_refresh_reports_progress_per_month_when_rebuilding_then_per_day(data):
     calls = []
 
     refresh(since=None, full=False, today=TODAY, progress=lambda *args: calls.append(args))
+    # A first refresh rebuilds from the first sign-up (Jan 1) through Feb 3: two months.
+    assert calls == [("content months", 1, 2), ("content months", 2, 2)]
 
-    # From the first sign-up (Jan 1) through Feb 3: 34 days.
-    assert calls == [("content rollups", n, 34) for n in range(1, 35)]
+    calls.clear()
+    refresh(since=date(2026, 2, 1), full=False, today=TODAY, progress=lambda *args: calls.append(args))
+    # Incremental runs go day by day: Feb 1 through Feb 3.
+    assert calls == [("content rollups", n, 3) for n in range(1, 4)]
 
 
 def test_refresh_without_data_only_sets_the_watermark():

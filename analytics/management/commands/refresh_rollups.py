@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from datetime import date
 
@@ -13,14 +14,15 @@ import analytics.rollups
 import billing.rollups
 import catalog.rollups
 from analytics.rollups._sql import exclusive
+from analytics.rollups.runner import refresh_modules
 
-# Refreshed in this order: the content and revenue rollups may read the listening ones.
+# Independent of each other: refreshed at the same time where the database allows it.
 MODULES = (
     ("listening", analytics.rollups),
     ("content", catalog.rollups),
     ("revenue", billing.rollups),
 )
-BAR_WIDTH = 30
+BAR_WIDTH = 12
 
 
 def _parse_date(option: str, raw: str) -> date:
@@ -64,15 +66,21 @@ class Command(BaseCommand):
         # One refresh at a time: an overlapping cron run waits instead of rebuilding the
         # same days under the first one.
         with exclusive("refresh_rollups"):
-            for name, module in MODULES:
-                progress = self._progress(name) if show_bar else None
-                written = module.refresh(since=since_date, full=full, today=today_date, progress=progress)
-                if show_bar:
-                    self.stdout.write("\r\033[K", ending="")
-                summary.append(f"{name} {sum(written.values()):,} rows")
-                if verbosity >= 2:
-                    for table, rows in written.items():
-                        self.stdout.write(f"  {name}: {table} {rows:,}")
+            bars = _Bars(self.stdout) if show_bar else None
+            results = refresh_modules(
+                MODULES,
+                since=since_date,
+                full=full,
+                today=today_date,
+                progress_for=lambda name: bars.reporter(name) if bars else None,
+            )
+            if bars:
+                bars.clear()
+        for name, written in results:
+            summary.append(f"{name} {sum(written.values()):,} rows")
+            if verbosity >= 2:
+                for table, rows in written.items():
+                    self.stdout.write(f"  {name}: {table} {rows:,}")
         covered = analytics.rollups.freshness()
         upto = "; no events yet"
         if covered:
@@ -82,11 +90,26 @@ class Command(BaseCommand):
                 f"Refreshed rollups in {time.monotonic() - started:.1f} s: {', '.join(summary)}{upto}."
             )
 
-    def _progress(self, name: str):
+
+class _Bars:
+    """One terminal line with a progress bar per module; modules report from their own
+    threads."""
+
+    def __init__(self, stdout) -> None:
+        self.stdout = stdout
+        self.states: dict[str, str] = {}
+        self.lock = threading.Lock()
+
+    def reporter(self, name: str):
         def report(label: str, done: int, total: int) -> None:
             filled = BAR_WIDTH * done // total if total else BAR_WIDTH
             bar = "#" * filled + "." * (BAR_WIDTH - filled)
-            self.stdout.write(f"\r\033[K{name}: {label} [{bar}] {done}/{total}", ending="")
-            sys.stdout.flush()
+            with self.lock:
+                self.states[name] = f"{label} [{bar}] {done}/{total}"
+                self.stdout.write(f"\r\033[K{'  '.join(self.states.values())}", ending="")
+                sys.stdout.flush()
 
         return report
+
+    def clear(self) -> None:
+        self.stdout.write("\r\033[K", ending="")
