@@ -9,9 +9,10 @@
 - idempotent: each day's rows are deleted and rebuilt from the events, so a re-run writes
   the same rows; one transaction per day, or per calendar month of consecutive days
   when many days are rebuilt (--since), and per month for the monthly tables;
-- a full rebuild is one transaction: on PostgreSQL the emptied tables lose their indexes
-  meanwhile and get them back at the end (a sorted build beats inserting a year of rows
-  into them), and readers wait for the commit instead of seeing empty tables;
+- a full rebuild is one transaction: on PostgreSQL, unless it runs inside a caller's
+  transaction, the emptied tables lose their indexes meanwhile and get them back at the
+  end (a sorted build beats inserting a year of rows into them), and readers wait for the
+  commit instead of seeing empty tables;
 - what a day feeds is rebuilt with it: the rolling 7/28-day windows of the 27 days after
   it, the sessions of the day before and after (sessions cross midnight and belong to the
   day they start), its month's MAU, lifecycle and cohorts, and the next active day of each

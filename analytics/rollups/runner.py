@@ -2,9 +2,10 @@
 the database allows it.
 
 The modules read only source tables and write only their own rollups, so none waits for
-another. On PostgreSQL each runs in its own thread and connection: a refresh is mostly
-the database's work on one core per statement (the revenue sweep, Python's), and the
-machine's other cores would otherwise sit idle. SQLite allows one writer at a time,
+another. On PostgreSQL each runs in its own thread and connection, so a machine's cores
+share the three refreshes. The gain grows with the cores: on two, where PostgreSQL already
+spreads the largest statements over both, a full rebuild gains 7% and a one-day refresh
+25%. SQLite allows one writer at a time,
 and a caller inside a transaction needs its own connection to see its uncommitted rows:
 both refresh the modules one after the other.
 """
