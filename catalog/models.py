@@ -299,6 +299,10 @@ class Rating(models.Model):
 # its whole months and day rows for the partial months at its edges (`rollups.Span`).
 # Attributes a row is grouped by (a listener's country, a track's genre, artist or
 # album) are those of the refresh: a later catalog edit shows after `--full`.
+# Their foreign keys have no database constraint (`db_constraint=False`): the rows are
+# derived from constrained tables and deleted with their track, listener... by Django's
+# cascade, while a constraint would cost a check per inserted row, and dropping it for a
+# bulk rebuild would lock the referenced tables (listeners, tracks) against every read.
 
 
 class RollupGrain(models.TextChoices):
@@ -321,7 +325,7 @@ class TrackStreams(_StreamCount):
     The (grain, period, streams) index lets a top-N read a period's leaders first.
     """
 
-    track = models.ForeignKey(Track, on_delete=models.CASCADE, related_name="+")
+    track = models.ForeignKey(Track, on_delete=models.CASCADE, related_name="+", db_constraint=False)
 
     class Meta:
         verbose_name_plural = "track streams"
@@ -341,7 +345,9 @@ class TrackCountryStreams(_StreamCount):
 
     country = models.CharField(max_length=2)
     # Indexed by `trackcountrystreams_track`, which leads with the track.
-    track = models.ForeignKey(Track, on_delete=models.CASCADE, related_name="+", db_index=False)
+    track = models.ForeignKey(
+        Track, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
 
     class Meta:
         verbose_name_plural = "track streams by country"
@@ -364,7 +370,7 @@ class ArtistStreams(_StreamCount):
     """Streams of the tracks an artist is the primary artist of. Grain: (grain, period,
     artist). Featured appearances are not counted."""
 
-    artist = models.ForeignKey(Artist, on_delete=models.CASCADE, related_name="+")
+    artist = models.ForeignKey(Artist, on_delete=models.CASCADE, related_name="+", db_constraint=False)
 
     class Meta:
         verbose_name_plural = "artist streams"
@@ -380,7 +386,7 @@ class ArtistStreams(_StreamCount):
 class AlbumStreams(_StreamCount):
     """Streams of an album's tracks. Grain: (grain, period, album)."""
 
-    album = models.ForeignKey(Album, on_delete=models.CASCADE, related_name="+")
+    album = models.ForeignKey(Album, on_delete=models.CASCADE, related_name="+", db_constraint=False)
 
     class Meta:
         verbose_name_plural = "album streams"
@@ -398,7 +404,7 @@ class GenreCountryStreams(_StreamCount):
     genre). Serves top genres and genre share by country."""
 
     country = models.CharField(max_length=2)
-    genre = models.ForeignKey(Genre, on_delete=models.CASCADE, related_name="+")
+    genre = models.ForeignKey(Genre, on_delete=models.CASCADE, related_name="+", db_constraint=False)
 
     class Meta:
         verbose_name_plural = "genre streams by country"
@@ -417,7 +423,7 @@ class PodcastRegionStreams(_StreamCount):
     (grain, period, region, podcast): what podcast pages read without a device filter."""
 
     region = models.CharField(max_length=16)
-    podcast = models.ForeignKey(Podcast, on_delete=models.CASCADE, related_name="+")
+    podcast = models.ForeignKey(Podcast, on_delete=models.CASCADE, related_name="+", db_constraint=False)
 
     class Meta:
         verbose_name_plural = "podcast streams by region"
@@ -443,7 +449,7 @@ class PodcastDeviceStreams(_StreamCount):
 
     device = models.CharField(max_length=8)
     region = models.CharField(max_length=16)
-    podcast = models.ForeignKey(Podcast, on_delete=models.CASCADE, related_name="+")
+    podcast = models.ForeignKey(Podcast, on_delete=models.CASCADE, related_name="+", db_constraint=False)
 
     class Meta:
         verbose_name_plural = "podcast streams by device"
@@ -506,7 +512,7 @@ class ListenerMonthActivity(models.Model):
     """
 
     month = models.DateField()
-    listener = models.ForeignKey(Listener, on_delete=models.CASCADE, related_name="+")
+    listener = models.ForeignKey(Listener, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     country = models.CharField(max_length=2)
     days = models.PositiveIntegerField()
 
@@ -530,7 +536,7 @@ class ListenerActivity(models.Model):
     months are then one bit test per listener instead of one row per listener-month."""
 
     era = models.DateField(help_text="The first month of the era (January 2000, 2005, ...).")
-    listener = models.ForeignKey(Listener, on_delete=models.CASCADE, related_name="+")
+    listener = models.ForeignKey(Listener, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     country = models.CharField(max_length=2)
     months = models.BigIntegerField()
 

@@ -403,7 +403,7 @@ def _rebuild(
     they wait for it).
     """
     written = dict.fromkeys(TABLES, 0)
-    with _sql.rebuilding(_REBUILT, foreign_keys=True):
+    with _sql.rebuilding(_REBUILT):
         if first_day is not None and first_day <= today:
             end = today + _ONE_DAY
             chunks = [(max(first_day, month), min(end, month_end(month))) for month in months(first_day, end)]

@@ -191,23 +191,21 @@ def day_bit(date_sql: str) -> str:
 
 
 @contextmanager
-def rebuilding(models_: Sequence[type[models.Model]], *, foreign_keys: bool = False) -> Iterator[None]:
+def rebuilding(models_: Sequence[type[models.Model]]) -> Iterator[None]:
     """One transaction that empties the tables of `models_` for the block to fill anew.
 
     Run as its own transaction on PostgreSQL, the tables are truncated and lose their
-    indexes (and, with `foreign_keys`, their foreign keys) until the block is done,
-    then get them back rebuilt (see `BulkLoadMode`): a sorted build beats inserting
-    millions of rows into the indexes. Inside a caller's transaction, which may hold
-    deferred checks on the tables that PostgreSQL refuses to truncate or alter, the rows
-    are deleted and the block fills the indexed tables.
+    indexes until the block is done, then get them back rebuilt (see `BulkLoadMode`):
+    a sorted build beats inserting millions of rows into the indexes. Foreign keys are
+    kept: dropping one locks the table it references (listeners, tracks) against every
+    read until the commit, so rollup tables rebuilt this way have no foreign key
+    constraints. Inside a caller's transaction, which may hold deferred checks on the
+    tables that PostgreSQL refuses to truncate or alter, the rows are deleted and the
+    block fills the indexed tables.
     """
     own = not connection.in_atomic_block
     tables = [model._meta.db_table for model in models_]
-    loader = BulkLoadMode(
-        connection,
-        fk_tables=tables if own and foreign_keys else (),
-        index_tables=tables if own else (),
-    )
+    loader = BulkLoadMode(connection, index_tables=tables if own else ())
     with atomic():
         if own:
             truncate(models_)
@@ -218,7 +216,6 @@ def rebuilding(models_: Sequence[type[models.Model]], *, foreign_keys: bool = Fa
         try:
             yield
             loader.rebuild_indexes()
-            loader.restore_foreign_keys()
             loader.analyze()
         finally:
             loader.end()

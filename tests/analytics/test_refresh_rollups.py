@@ -152,6 +152,17 @@ def _rollup_rows() -> dict[str, list[tuple]]:
     return out
 
 
+def _exclusively_locked_tables() -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT c.relname FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+            WHERE l.pid = pg_backend_pid() AND l.mode = 'AccessExclusiveLock' AND c.relkind = 'r'
+            """
+        )
+        return {name for (name,) in cursor.fetchall()}
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="threads and bulk loads are PostgreSQL's")
 @pytest.mark.django_db(transaction=True)
 def test_full_refresh_in_parallel_with_dropped_indexes_equals_one_inside_a_transaction(monkeypatch):
@@ -177,9 +188,25 @@ def test_full_refresh_in_parallel_with_dropped_indexes_equals_one_inside_a_trans
 
         monkeypatch.setattr(module, "refresh", refresh)
 
+    # What each bulk rebuild holds exclusively while it fills its tables: its own
+    # tables only, so admin pages keep reading listeners and tracks meanwhile.
+    exclusive: dict[str, set[str]] = {}
+    for name, module, function, fill in [
+        ("listening", analytics.rollups, "insert_listening_days", analytics.rollups.insert_listening_days),
+        ("content", catalog.rollups, "_rebuild_month", catalog.rollups._rebuild_month),
+    ]:
+
+        def record(*args, _fill=fill, _name=name, **kwargs):
+            exclusive.setdefault(_name, set()).update(_exclusively_locked_tables())
+            return _fill(*args, **kwargs)
+
+        monkeypatch.setattr(module, function, record)
+
     run("--full", "--today", "2026-03-01")
     assert threads == {"listening": False, "content": False, "revenue": False}
     assert pg_schema(tables) == schema
+    assert exclusive["listening"] and exclusive["listening"] <= set(tables)
+    assert exclusive["content"] and exclusive["content"] <= set(tables)
     in_parallel = _rollup_rows()
     assert in_parallel["ListeningDay"] and in_parallel["TrackCountryStreams"] and in_parallel["SubscriberDay"]
 

@@ -200,6 +200,20 @@ def _everything() -> list[list[tuple]]:
     ]
 
 
+def test_deleting_a_track_or_listener_deletes_its_rollup_rows(data):
+    # The rollups' foreign keys have no database constraint; Django's cascade removes them.
+    refresh(since=None, full=True, today=TODAY)
+    ListeningEvent.objects.filter(track=data["t1"]).delete()  # plays protect their track
+    data["t1"].delete()
+    data["se"].delete()
+    assert not TrackStreams.objects.filter(track=data["t1"].pk).exists()
+    assert not TrackCountryStreams.objects.filter(track=data["t1"].pk).exists()
+    assert not ListenerMonthActivity.objects.filter(listener=data["se"].pk).exists()
+    assert not ListenerActivity.objects.filter(listener=data["se"].pk).exists()
+    assert TrackStreams.objects.filter(track=data["t2"]).exists()
+    assert ListenerActivity.objects.filter(listener=data["us"]).exists()
+
+
 def test_refresh_rerun_changes_nothing(data):
     refresh(since=None, full=False, today=TODAY)
     before = _everything()
