@@ -34,12 +34,12 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, DecimalField, F, Max, Min, Q, Sum
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models import CharField, Count, DecimalField, F, Max, Min, Q, Sum
+from django.db.models.functions import Cast, Coalesce, TruncDate
 
 from analytics.kpis import _time
+from analytics.rollups._sql import EpochMicroseconds, insert_rows
 from analytics.rollups._sql import d as _d
-from analytics.rollups._sql import insert_rows
 from billing.models import (
     BillingPeriod,
     Listener,
@@ -65,7 +65,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _REVENUE_STATUSES = (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED)
 _MONEY = DecimalField(max_digits=16, decimal_places=2)
-_BATCH = 2000
+_BATCH = 20_000
 _TABLES = {
     "subscriber_days": SubscriberDay,
     "subscriber_region_days": SubscriberRegionDay,
@@ -302,12 +302,17 @@ class _Sweep:
         self._subs: dict[int, list[_Sub]] = defaultdict(list)
         self._contribution: dict[int, tuple[tuple[str, int | None], int, int, int]] = {}
         self._changed: dict[int, set[int]] = defaultdict(set)
-        for listener_id, country, signed_up_at in Listener.objects.values_list(
-            "id", "country", "signed_up_at"
-        ).iterator(chunk_size=_BATCH):
-            self.country_of[listener_id] = str(country)
-            self._signup[listener_id] = _us(signed_up_at)
-            self._mark(listener_id, self._signup[listener_id])
+        # The code as stored: `Listener.country` would build a `Country` object per row.
+        listeners = Listener.objects.values_list(
+            "id", Cast("country", CharField()), EpochMicroseconds("signed_up_at")
+        )
+        for listener_id, country, signed_up in listeners.iterator(chunk_size=_BATCH):
+            self.country_of[listener_id] = country
+            self._signup[listener_id] = signed_up
+            self._mark(listener_id, signed_up)
+        if self.boundaries:
+            # Every listener's state is computed at the first day start.
+            self._changed[0].update(self._signup)
         # Subscriptions over before the first day start cannot change any state from it on.
         subscriptions = Subscription.objects.filter(
             Q(ended_at__isnull=True) | Q(ended_at__gt=begin_instant)
@@ -315,17 +320,16 @@ class _Sweep:
             "id",
             "listener_id",
             "plan_id",
-            "started_at",
-            "trial_ends_at",
-            "ended_at",
+            EpochMicroseconds("started_at"),
+            EpochMicroseconds("trial_ends_at"),
+            EpochMicroseconds("ended_at"),
             "price",
             "billing_period",
         )
-        for sub_id, listener_id, plan_id, started, trial_ends, ended, price, period in subscriptions.iterator(
+        for sub_id, listener_id, plan_id, start, trial_end, end, price, period in subscriptions.iterator(
             chunk_size=_BATCH
         ):
-            start, end = _us(started), (_us(ended) if ended else None)
-            paid_from = None if price <= 0 else (_us(trial_ends) if trial_ends else start)
+            paid_from = None if price <= 0 else (start if trial_end is None else trial_end)
             arr = _cents(price) * (1 if period == BillingPeriod.ANNUAL else 12)
             self._subs[listener_id].append((start, end, paid_from, arr, sub_id, plan_id))
             for instant in (start, paid_from, end):
@@ -333,7 +337,10 @@ class _Sweep:
                     self._mark(listener_id, instant)
 
     def _mark(self, listener_id: int, instant: int) -> None:
-        # The state at boundary k includes every event at or before it.
+        # The state at boundary k includes every event at or before it; every listener is
+        # computed at boundary 0 anyway.
+        if not self.boundaries or instant <= self.boundaries[0]:
+            return
         index = bisect_left(self.boundaries, instant)
         if index < len(self.boundaries):
             self._changed[index].add(listener_id)
@@ -389,10 +396,10 @@ def _first_paid_instants() -> dict[int, int]:
         Subscription.objects.filter(price__gt=0)
         .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=paid_from))
         .values("listener_id")
-        .annotate(first=Min(paid_from))
+        .annotate(first=Min(EpochMicroseconds(paid_from)))
         .values_list("listener_id", "first")
     )
-    return {listener_id: _us(first) for listener_id, first in rows.iterator(chunk_size=_BATCH)}
+    return dict(rows.iterator(chunk_size=_BATCH))
 
 
 def _write_mrr_month(

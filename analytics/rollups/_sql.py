@@ -122,6 +122,34 @@ def previous_month_start(date_sql: str) -> str:
     return f"date({date_sql}, 'start of month', '-1 month')"
 
 
+class EpochMicroseconds(models.Func):
+    """Microseconds since 1970-01-01 UTC of a datetime expression, exact, as an integer:
+    comparing integers in Python is much cheaper than building aware datetimes."""
+
+    output_field = models.BigIntegerField()
+
+    @property
+    def convert_value(self):
+        # Both databases return an int already: no int() of every value.
+        return self._convert_value_noop
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(
+            compiler, connection, template="CAST(EXTRACT(EPOCH FROM %(expressions)s) * 1000000 AS bigint)"
+        )
+
+    def as_sqlite(self, compiler, connection, **extra):
+        # SQLite keeps naive UTC text, 'YYYY-MM-DD HH:MM:SS' with '.ffffff' when not zero;
+        # strftime would round the fraction to milliseconds, so it reads the whole seconds.
+        # '%%%%s' is '%%s' after the template, which the cursor turns into strftime's '%s'.
+        return self.as_sql(
+            compiler,
+            connection,
+            template="(CAST(strftime('%%%%s', substr(%(expressions)s, 1, 19)) AS INTEGER) * 1000000"
+            " + CAST(substr(%(expressions)s || '.000000', 21, 6) AS INTEGER))",
+        )
+
+
 def days_between(later_sql: str, earlier_sql: str) -> str:
     if connection.vendor == "postgresql":
         return f"({later_sql} - {earlier_sql})"

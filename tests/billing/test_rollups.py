@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, transaction
 
+from analytics.kpis import _time
+from analytics.rollups._sql import EpochMicroseconds
 from billing import rollups
 from billing.models import (
+    Listener,
     MrrMonth,
     Payment,
     PaymentDay,
@@ -25,6 +28,8 @@ from billing.models import (
 from tests.factories import at, make_listener, make_payment, make_plan, make_subscription
 
 pytestmark = pytest.mark.django_db
+
+MICROSECOND = timedelta(microseconds=1)
 
 TABLES = (
     SubscriberDay,
@@ -265,3 +270,47 @@ def test_mrr_month_refuses_movements_that_do_not_add_up():
             customers_churned=0,
             customers_end=1,
         )
+
+
+def test_subscriber_state_counts_changes_to_the_microsecond_at_day_starts():
+    # The state of a day is the one at its first instant: a start at that very instant
+    # counts that day, one a microsecond later the next day (signed up a microsecond late
+    # likewise), and an end at the first instant ends the subscription before that day.
+    premium = make_plan("premium", price="10.00")
+    jan_2, jan_3 = _time.day_start(date(2026, 1, 2)), _time.day_start(date(2026, 1, 3))
+    on_time = make_listener(country="SE", signed_up_at=jan_2 - MICROSECOND)
+    late = make_listener(country="SE", signed_up_at=jan_2 + MICROSECOND)
+    make_subscription(on_time, premium, started_at=jan_2, ended_at=jan_3)
+    make_subscription(late, premium, started_at=jan_2 + MICROSECOND)
+    rollups.refresh(full=True, today=date(2026, 1, 3))
+    rows = {
+        (str(day), plan): (listeners, paying, arr)
+        for day, plan, listeners, paying, arr in SubscriberDay.objects.values_list(
+            "day", "plan__code", "listeners", "paying", "arr"
+        )
+    }
+    assert rows == {
+        ("2026-01-02", "premium"): (1, 1, Decimal("120.00")),
+        ("2026-01-03", None): (1, 0, Decimal("0.00")),
+        ("2026-01-03", "premium"): (1, 1, Decimal("120.00")),
+        ("2026-01-04", None): (1, 0, Decimal("0.00")),
+        ("2026-01-04", "premium"): (1, 1, Decimal("120.00")),
+    }
+
+
+def test_epoch_microseconds_are_exact_on_both_databases():
+    moment = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    listener = make_listener(signed_up_at=moment)
+    whole = make_listener(signed_up_at=moment.replace(microsecond=0))
+    almost = make_listener(signed_up_at=moment.replace(microsecond=999_999))
+    sub = make_subscription(listener, make_plan(), started_at=moment)
+    expected = (moment - datetime(1970, 1, 1, tzinfo=UTC)) // MICROSECOND
+    epochs = dict(Listener.objects.values_list("id", EpochMicroseconds("signed_up_at")))
+    assert epochs == {
+        listener.pk: expected,
+        whole.pk: expected - 678_901,
+        almost.pk: expected - 678_901 + 999_999,
+    }
+    assert Subscription.objects.filter(pk=sub.pk).values_list(
+        EpochMicroseconds("started_at"), EpochMicroseconds("trial_ends_at")
+    ).get() == (expected, None)
