@@ -299,10 +299,12 @@ class Rating(models.Model):
 # its whole months and day rows for the partial months at its edges (`rollups.Span`).
 # Attributes a row is grouped by (a listener's country, a track's genre, artist or
 # album) are those of the refresh: a later catalog edit shows after `--full`.
-# Their foreign keys have no database constraint (`db_constraint=False`): the rows are
-# derived from constrained tables and deleted with their track, listener... by Django's
-# cascade, while a constraint would cost a check per inserted row, and dropping it for a
-# bulk rebuild would lock the referenced tables (listeners, tracks) against every read.
+# The tables a full rebuild reloads (`rollups._REBUILT`) have foreign keys without a
+# database constraint (`db_constraint=False`): their rows are derived from constrained
+# tables and deleted with their track, listener... by Django's cascade, while a
+# constraint would cost a check per inserted row, and dropping it for a bulk rebuild
+# would lock the referenced tables (listeners, tracks) against every read. The small
+# rating and follower totals, rewritten by DELETE and INSERT, keep their constraints.
 
 
 class RollupGrain(models.TextChoices):

@@ -225,11 +225,11 @@ def rebuilding(models_: Sequence[type[models.Model]]) -> Iterator[None]:
     Run as its own transaction on PostgreSQL, the tables are truncated and lose their
     indexes until the block is done, then get them back rebuilt (see `BulkLoadMode`):
     a sorted build beats inserting millions of rows into the indexes. Foreign keys are
-    kept: dropping one locks the table it references (listeners, tracks) against every
-    read until the commit, so rollup tables rebuilt this way have no foreign key
-    constraints. Inside a caller's transaction, which may hold deferred checks on the
-    tables that PostgreSQL refuses to truncate or alter, the rows are deleted and the
-    block fills the indexed tables.
+    not dropped (dropping one locks the table it references, listeners or tracks,
+    against every read until the commit): tables rebuilt this way should have no
+    foreign key constraints, or each inserted row is checked. Inside a caller's
+    transaction, which may hold deferred checks on the tables that PostgreSQL refuses to
+    truncate or alter, the rows are deleted and the block fills the indexed tables.
     """
     own = not connection.in_atomic_block
     tables = [model._meta.db_table for model in models_]
