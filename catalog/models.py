@@ -506,76 +506,33 @@ class CountrySignups(models.Model):
         return f"{self.country} {self.grain} {self.period}: {self.signups}"
 
 
-class ListenerMonthActivity(models.Model):
-    """The local days of a calendar month on which a listener played anything.
+class CountryListeners(models.Model):
+    """The listeners of a country who played anything (of any length) in a local day or
+    a calendar month, as a Roaring bitmap of their ids. Grain: (grain, period, country).
 
-    Grain: (month, listener); `days` has bit d-1 set when the listener had an event
-    (of any length) on day d. Serves the partial months at the edges of a range.
+    Distinct listeners over any day range are the size of the union of the bitmaps of
+    the range's rows (`rollups.Span`): exact, and read from a few rows per country
+    however many listeners there are. A listener counts in the country recorded on the
+    listener when the day was refreshed.
     """
 
-    month = models.DateField()
-    listener = models.ForeignKey(Listener, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    grain = models.CharField(max_length=5, choices=RollupGrain.choices)
+    period = models.DateField(help_text="The day, or the first day of the month.")
     country = models.CharField(max_length=2)
-    days = models.PositiveIntegerField()
+    listeners = models.PositiveIntegerField(help_text="How many ids the bitmap holds.")
+    bitmap = models.BinaryField(help_text="The listener ids, as a serialized Roaring bitmap.")
 
     class Meta:
-        verbose_name_plural = "listener month activity"
+        verbose_name_plural = "listeners by country"
         constraints = [
-            models.UniqueConstraint(fields=["month", "listener"], name="listenermonthactivity_unique"),
-            models.CheckConstraint(
-                condition=Q(days__gt=0, days__lt=2**31), name="listenermonthactivity_days_bits"
+            models.UniqueConstraint(
+                fields=["grain", "period", "country"], name="countrylisteners_unique_grain"
             ),
+            models.CheckConstraint(condition=Q(listeners__gt=0), name="countrylisteners_not_empty"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.listener_id} {self.month:%Y-%m}: {self.days:031b}"
-
-
-class ListenerActivity(models.Model):
-    """The calendar months in which a listener played anything, one row per listener and
-    five-year era. Grain: (era, listener); `months` has bit i set when the listener had
-    an event in month i of the era (`rollups.era_bit`). Active listeners over whole
-    months are then one bit test per listener instead of one row per listener-month."""
-
-    era = models.DateField(help_text="The first month of the era (January 2000, 2005, ...).")
-    listener = models.ForeignKey(Listener, on_delete=models.CASCADE, related_name="+", db_constraint=False)
-    country = models.CharField(max_length=2)
-    months = models.BigIntegerField()
-
-    class Meta:
-        verbose_name_plural = "listener activity"
-        constraints = [
-            models.UniqueConstraint(fields=["era", "listener"], name="listeneractivity_unique"),
-            models.CheckConstraint(
-                condition=Q(months__gt=0, months__lt=2**60), name="listeneractivity_months_bits"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.listener_id} era {self.era:%Y}: {self.months:060b}"
-
-
-class ActivityPattern(models.Model):
-    """How many listeners of a country share one `ListenerActivity.months` bitmap.
-
-    Grain: (era, country, months). Listeners active in some whole months of an era are
-    the sum over the patterns that meet those months' bits: a few thousand rows instead
-    of one per listener, since most listeners share a handful of patterns.
-    """
-
-    era = models.DateField(help_text="The first month of the era, as in `ListenerActivity`.")
-    country = models.CharField(max_length=2)
-    months = models.BigIntegerField()
-    listeners = models.PositiveIntegerField()
-
-    class Meta:
-        verbose_name_plural = "activity patterns"
-        constraints = [
-            models.UniqueConstraint(fields=["era", "country", "months"], name="activitypattern_unique"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.country} era {self.era:%Y}: {self.listeners} x {self.months:060b}"
+        return f"{self.country} {self.grain} {self.period}: {self.listeners}"
 
 
 class ContentRollupWatermark(models.Model):

@@ -3,13 +3,12 @@ country, sign-ups per country, and listener activity, refreshed from the source 
 
 The tables and their grains are documented on their models in `catalog.models`.
 `refresh` recomputes whole local days, one transaction per day, then the month rows of
-every month it touched (and the months' bits in `ListenerActivity`), one transaction
-per month; a re-run writes the same rows. The incremental run starts at the last day
-it refreshed (that day may have been partial) or earlier when events or listeners with
-older dates were loaded since (a backfill, an import), and ends with `today`. Deleted
-events and listeners, and edits of the attributes rows are grouped by (a listener's
-country, a track's genre, artist or album), are only picked up by `--since` over the
-days concerned or by `--full`.
+every month it touched, one transaction per month; a re-run writes the same rows. The
+incremental run starts at the last day it refreshed (that day may have been partial)
+or earlier when events or listeners with older dates were loaded since (a backfill, an
+import), and ends with `today`. Deleted events and listeners, and edits of the
+attributes rows are grouped by (a listener's country, a track's genre, artist or
+album), are only picked up by `--since` over the days concerned or by `--full`.
 
 Readers get the rows of a day range from `Span`: month rows for the whole months, day
 rows for the partial months at the edges. A tail month that reaches past the last
@@ -20,42 +19,42 @@ twelve month rows and no day rows.
 
 from __future__ import annotations
 
+import array
 from collections import defaultdict
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+import numpy as np
 from django.db import connection, transaction
-from django.db.models import F, Max, Min, Model, Q, QuerySet, Sum
+from django.db.models import F, Max, Min, Model, Q, StringAgg, TextField, Value
+from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
+from pyroaring import BitMap
 
 from analytics.kpis._time import (
-    add_months,
     day_start,
     local_date,
     month_end,
     month_start,
     months,
-    months_between,
 )
 from analytics.models import STREAM_MIN_MS, ListeningEvent
 from analytics.rollups import _sql
 from billing.models import Listener
 from billing.regions import region_of
 from catalog.models import (
-    ActivityPattern,
     AlbumStreams,
     ArtistFollowers,
     ArtistStreams,
     ContentRollupWatermark,
+    CountryListeners,
     CountrySignups,
     CountryStreams,
     Episode,
     Follow,
     GenreCountryStreams,
-    ListenerActivity,
-    ListenerMonthActivity,
     PodcastDeviceStreams,
     PodcastRegionStreams,
     Rating,
@@ -74,8 +73,6 @@ WATERMARK_KEY = "content"
 # summing the month again from its days costs less.
 SHIFT_MONTH_UP_TO_DAYS = 3
 SHIFT_MONTH_FROM_DAY = 11
-ERA_MONTHS = 60
-_ERA_EPOCH = date(2000, 1, 1)
 _ONE_DAY = timedelta(days=1)
 DAY, MONTH = RollupGrain.DAY.value, RollupGrain.MONTH.value
 
@@ -94,9 +91,7 @@ _COUNT_TABLES: list[tuple[str, type[Model], list[str], str]] = [
 ]
 TABLES = (
     *(name for name, *_ in _COUNT_TABLES),
-    "listener_month_activity",
-    "listener_activity",
-    "activity_patterns",
+    "country_listeners",
     "track_ratings",
     "artist_followers",
 )
@@ -109,20 +104,11 @@ _TRACK = Track._meta.db_table
 _EPISODE = Episode._meta.db_table
 _TCS = TrackCountryStreams._meta.db_table
 _TS = TrackStreams._meta.db_table
-_LMA = ListenerMonthActivity._meta.db_table
-_LA = ListenerActivity._meta.db_table
-_AP = ActivityPattern._meta.db_table
+_CL = CountryListeners._meta.db_table
 _TR = TrackRatings._meta.db_table
 _AF = ArtistFollowers._meta.db_table
 _RATING = Rating._meta.db_table
 _FOLLOW = Follow._meta.db_table
-
-
-def era_bit(month: date) -> tuple[date, int]:
-    """(era, bit) of a calendar month in `ListenerActivity`: eras are 60-month blocks
-    from January 2000, named by their first month."""
-    era, bit = divmod(months_between(_ERA_EPOCH, month), ERA_MONTHS)
-    return add_months(_ERA_EPOCH, era * ERA_MONTHS), bit
 
 
 def covered_through() -> date | None:
@@ -194,45 +180,17 @@ def span(start: date, end: date, *, through: date | None) -> Span:
 
 
 def active_listener_counts(covered: Span, countries: frozenset[str] | None) -> list[tuple[str, int]]:
-    """(country, listeners with an event in the span) for the listener countries kept
-    (None: all). Whole months of one era read `ActivityPattern`; otherwise the distinct
-    (listener, country) pairs of `ListenerActivity` and of the edge months'
-    `ListenerMonthActivity` bits are counted in one UNION."""
-    masks: dict[date, int] = defaultdict(int)
-    for month in covered.months:
-        era, bit = era_bit(month)
-        masks[era] |= 1 << bit
-
-    def kept(rows: QuerySet) -> QuerySet:
-        return rows if countries is None else rows.filter(country__in=countries)
-
-    if not covered.days and len(masks) == 1:
-        [(era, mask)] = masks.items()
-        patterns = ActivityPattern.objects.filter(era=era).alias(hit=F("months").bitand(mask))
-        return list(
-            kept(patterns.filter(hit__gt=0)).values_list("country").annotate(n=Sum("listeners")).order_by()
-        )
-    parts = []
-    for era, mask in sorted(masks.items()):
-        rows = ListenerActivity.objects.filter(era=era).alias(hit=F("months").bitand(mask))
-        parts.append(kept(rows.filter(hit__gt=0)).values_list("listener_id", "country"))
-    if covered.days:
-        edges, condition = ListenerMonthActivity.objects.all(), Q()
-        for index, (lo, hi) in enumerate(covered.days):
-            mask = sum(1 << (day - 1) for day in range(lo.day, lo.day + (hi - lo).days))
-            edges = edges.alias(**{f"edge_{index}": F("days").bitand(mask)})
-            condition |= Q(month=month_start(lo), **{f"edge_{index}__gt": 0})
-        parts.append(kept(edges.filter(condition)).values_list("listener_id", "country"))
-    statements, params = [], []
-    for index, part in enumerate(parts):
-        sql, part_params = part.order_by().query.sql_with_params()
-        statements.append(f"SELECT * FROM ({sql}) p{index}")
-        params.extend(part_params)
-    # UNION (not UNION ALL) keeps each listener once across eras and edge months.
-    union = " UNION ".join(statements) if len(statements) > 1 else f"SELECT DISTINCT * FROM ({sql}) p0"
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT u.country, COUNT(*) FROM ({union}) u GROUP BY u.country", params)
-        return [(country, int(n)) for country, n in cursor.fetchall()]
+    """(country, listeners with an event in the span), by country code, for the listener
+    countries kept (None: all): the size of the union of each country's bitmaps."""
+    rows = CountryListeners.objects.filter(covered.q())
+    if countries is not None:
+        rows = rows.filter(country__in=countries)
+    if covered.cells == 1:
+        return list(rows.order_by("country").values_list("country", "listeners"))
+    bitmaps: dict[str, list[BitMap]] = defaultdict(list)
+    for country, bitmap in rows.values_list("country", "bitmap"):
+        bitmaps[country].append(BitMap.deserialize(bitmap))
+    return [(country, len(BitMap.union(*parts))) for country, parts in sorted(bitmaps.items())]
 
 
 def signups_before(day: date) -> Q:
@@ -413,17 +371,11 @@ def _rebuild(
                         written[table] += count
                     if progress is not None:
                         progress("content months", done, len(chunks))
-                written.update(_rebuild_activity(cursor, [month_start(lo) for lo, _ in chunks]))
         _save_watermark(through=today, **seen)
     return written
 
 
-_REBUILT = (
-    *(model for _, model, *_ in _COUNT_TABLES),
-    ListenerMonthActivity,
-    ListenerActivity,
-    ActivityPattern,
-)
+_REBUILT = (*(model for _, model, *_ in _COUNT_TABLES), CountryListeners)
 # (result key, table, its dimension columns, their values over the month's track streams
 # `s` and the track `t`) of the tables summed from a month's track streams.
 _TRACK_SUMS = [
@@ -442,7 +394,7 @@ _TRACK_SUMS = [
 
 def _rebuild_month(cursor, lo: date, hi: date) -> dict[str, int]:
     """Day and month rows of the days `[lo, hi)` of one month (nothing else is in the
-    month: a rebuild starts at the first data), and its `ListenerMonthActivity`."""
+    month: a rebuild starts at the first data)."""
     m = _date(month_start(lo))
     start, end = _instant(day_start(lo)), _instant(day_start(hi))
     played_day, day_params = _sql.local_date("e.played_at")
@@ -486,16 +438,8 @@ def _rebuild_month(cursor, lo: date, hi: date) -> dict[str, int]:
         )
         written["country_signups"] += max(cursor.rowcount, 0)
 
-    # SUM over distinct (listener, day) pairs: SQLite has no bitwise-OR aggregate.
-    cursor.execute(
-        f"INSERT INTO {_LMA} (month, listener_id, country, days) "
-        f"SELECT %s, a.listener_id, l.country, SUM(a.bit) FROM ("
-        f"SELECT DISTINCT e.listener_id AS listener_id, {_sql.day_bit(played_day)} AS bit FROM {_EVENT} e "
-        f"WHERE e.played_at >= %s AND e.played_at < %s) a "
-        f"JOIN {_LISTENER} l ON l.id = a.listener_id GROUP BY a.listener_id, l.country",
-        [m, *day_params, start, end],
-    )
-    written["listener_month_activity"] = max(cursor.rowcount, 0)
+    days = _listener_bitmaps(lo, hi)
+    written["country_listeners"] = _insert_listeners(DAY, days) + _insert_listeners(MONTH, _by_month(days))
     return written
 
 
@@ -543,35 +487,40 @@ def _rebuild_month_in_python(
     }
 
 
-def _rebuild_activity(cursor, rebuilt_months: list[date]) -> dict[str, int]:
-    """`ListenerActivity` and `ActivityPattern` from the rebuilt `ListenerMonthActivity`:
-    one statement per era, each month's rows adding their bit."""
-    eras: dict[date, list[tuple[date, int]]] = defaultdict(list)
-    for month in rebuilt_months:
-        era, bit = era_bit(month)
-        eras[era].append((month, 1 << bit))
-    written = {"listener_activity": 0, "activity_patterns": 0}
-    for era, flags in eras.items():
-        case = " ".join("WHEN %s THEN %s" for _ in flags)
-        cursor.execute(
-            f"INSERT INTO {_LA} (era, listener_id, country, months) "
-            f"SELECT %s, listener_id, country, SUM(CASE month {case} END) FROM {_LMA} "
-            f"WHERE month >= %s AND month < %s GROUP BY listener_id, country",
-            [
-                _date(era),
-                *(value for month, flag in flags for value in (_date(month), flag)),
-                _date(era),
-                _date(add_months(era, ERA_MONTHS)),
-            ],
+def _listener_bitmaps(lo: date, hi: date) -> dict[tuple[date, str], BitMap]:
+    """Per (local day, listener country), the listeners who played anything in the days
+    `[lo, hi)`. The database lists each group's distinct ids as text, which numpy reads
+    at C speed: far fewer rows than one per listener and day."""
+    rows = (
+        ListeningEvent.objects.filter(played_at__gte=day_start(lo), played_at__lt=day_start(hi))
+        .values(
+            day=TruncDate("played_at", tzinfo=timezone.get_default_timezone()),
+            country=F("listener__country"),
         )
-        written["listener_activity"] += max(cursor.rowcount, 0)
-        cursor.execute(
-            f"INSERT INTO {_AP} (era, country, months, listeners) "
-            f"SELECT era, country, months, COUNT(*) FROM {_LA} WHERE era = %s GROUP BY era, country, months",
-            [_date(era)],
-        )
-        written["activity_patterns"] += max(cursor.rowcount, 0)
-    return written
+        .annotate(ids=StringAgg(Cast("listener_id", TextField()), Value(","), distinct=True))
+        .order_by()
+        .values_list("day", "country", "ids")
+    )
+    return {
+        (day, country): BitMap(array.array("I", np.fromstring(ids, dtype=np.uint32, sep=",").tobytes()))
+        for day, country, ids in rows
+    }
+
+
+def _by_month(days: dict[tuple[date, str], BitMap]) -> dict[tuple[date, str], BitMap]:
+    """The union of the day bitmaps per (month, country)."""
+    parts: dict[tuple[date, str], list[BitMap]] = defaultdict(list)
+    for (day, country), bitmap in days.items():
+        parts[(month_start(day), country)].append(bitmap)
+    return {key: BitMap.union(*bitmaps) for key, bitmaps in parts.items()}
+
+
+def _insert_listeners(grain: str, bitmaps: dict[tuple[date, str], BitMap]) -> int:
+    rows = [
+        (grain, _date(period), country, len(bitmap), bitmap.serialize())
+        for (period, country), bitmap in sorted(bitmaps.items())
+    ]
+    return _sql.insert_rows(CountryListeners, ["grain", "period", "country", "listeners", "bitmap"], rows)
 
 
 def _date(value: date) -> object:
@@ -583,11 +532,11 @@ def _instant(value: datetime) -> object:
 
 
 def _refresh_day(cursor, day: date) -> dict[str, int]:
-    """Recompute the day rows of local day `day` and its bit in the activity bitmaps."""
+    """Recompute the day rows of local day `day`."""
     d = _date(day)
     lo, hi = _instant(day_start(day)), _instant(day_start(day + _ONE_DAY))
     written: dict[str, int] = {}
-    for _, model, *_ in _COUNT_TABLES:
+    for model in _REBUILT:
         cursor.execute(f"DELETE FROM {model._meta.db_table} WHERE grain = %s AND period = %s", [DAY, d])
 
     def insert(table: str, sql: str, params: list) -> None:
@@ -639,7 +588,7 @@ def _refresh_day(cursor, day: date) -> dict[str, int]:
         f"WHERE signed_up_at >= %s AND signed_up_at < %s GROUP BY country",
         [lo, hi],
     )
-    written["listener_month_activity"] = _refresh_activity_bit(cursor, day, lo, hi)
+    written["country_listeners"] = _insert_listeners(DAY, _listener_bitmaps(day, day + _ONE_DAY))
     return written
 
 
@@ -691,31 +640,10 @@ def _refresh_day_in_python(cursor, day: date, d: object, lo: object, hi: object)
     }
 
 
-def _refresh_activity_bit(cursor, day: date, lo: object, hi: object) -> int:
-    month, bit = _date(month_start(day)), 1 << (day.day - 1)
-    # Clear the day's bit first (dropping rows left with no day) so a re-run after
-    # events were deleted forgets them; the check constraint forbids empty bitmaps.
-    cursor.execute(f"DELETE FROM {_LMA} WHERE month = %s AND days = %s", [month, bit])
-    cursor.execute(
-        f"UPDATE {_LMA} SET days = days - %s WHERE month = %s AND (days & %s) <> 0", [bit, month, bit]
-    )
-    cursor.execute(
-        f"INSERT INTO {_LMA} (month, listener_id, country, days) "
-        f"SELECT %s, e.listener_id, l.country, %s FROM {_EVENT} e "
-        f"JOIN {_LISTENER} l ON l.id = e.listener_id "
-        f"WHERE e.played_at >= %s AND e.played_at < %s "
-        f"GROUP BY e.listener_id, l.country "
-        f"ON CONFLICT (month, listener_id) DO UPDATE "
-        f"SET days = {_LMA}.days | excluded.days, country = excluded.country",
-        [month, bit, lo, hi],
-    )
-    return max(cursor.rowcount, 0)
-
-
 def _refresh_month(cursor, month: date, *, sum_days: bool = True) -> dict[str, int]:
     """Recompute the month rows of `month` as the sums of its day rows (unless the days
-    already moved them: `sum_days` false), and the month's bit in `ListenerActivity` from
-    `ListenerMonthActivity`."""
+    already moved them: `sum_days` false) and, always, its listener bitmaps as the
+    unions of its days'."""
     m, following = _date(month), _date(month_end(month))
     written: dict[str, int] = {}
     for table, model, columns, value in _COUNT_TABLES if sum_days else ():
@@ -729,30 +657,13 @@ def _refresh_month(cursor, month: date, *, sum_days: bool = True) -> dict[str, i
         )
         written[table] = max(cursor.rowcount, 0)
 
-    era_start, bit = era_bit(month)
-    era, flag = _date(era_start), 1 << bit
-    inactive = f"NOT EXISTS (SELECT 1 FROM {_LMA} a WHERE a.month = %s AND a.listener_id = {_LA}.listener_id)"
-    # Unset the month for listeners no longer active in it (deleting rows that would be
-    # left empty), then set it for those who are; unchanged rows are not rewritten.
-    cursor.execute(f"DELETE FROM {_LA} WHERE era = %s AND months = %s AND {inactive}", [era, flag, m])
-    cursor.execute(
-        f"UPDATE {_LA} SET months = months - %s WHERE era = %s AND (months & %s) <> 0 AND {inactive}",
-        [flag, era, flag, m],
+    # The month's listeners are the union of its days': a few thousand small rows.
+    days = CountryListeners.objects.filter(grain=DAY, period__gte=month, period__lt=month_end(month))
+    unions: dict[tuple[date, str], list[BitMap]] = defaultdict(list)
+    for country, bitmap in days.values_list("country", "bitmap"):
+        unions[(month, country)].append(BitMap.deserialize(bitmap))
+    cursor.execute(f"DELETE FROM {_CL} WHERE grain = %s AND period = %s", [MONTH, m])
+    written["country_listeners"] = _insert_listeners(
+        MONTH, {key: BitMap.union(*parts) for key, parts in unions.items()}
     )
-    cursor.execute(
-        f"INSERT INTO {_LA} (era, listener_id, country, months) "
-        f"SELECT %s, listener_id, country, %s FROM {_LMA} WHERE month = %s "
-        f"ON CONFLICT (era, listener_id) DO UPDATE "
-        f"SET months = {_LA}.months | excluded.months, country = excluded.country "
-        f"WHERE ({_LA}.months & excluded.months) = 0 OR {_LA}.country <> excluded.country",
-        [era, flag, m],
-    )
-    written["listener_activity"] = max(cursor.rowcount, 0)
-    cursor.execute(f"DELETE FROM {_AP} WHERE era = %s", [era])
-    cursor.execute(
-        f"INSERT INTO {_AP} (era, country, months, listeners) "
-        f"SELECT era, country, months, COUNT(*) FROM {_LA} WHERE era = %s GROUP BY era, country, months",
-        [era],
-    )
-    written["activity_patterns"] = max(cursor.rowcount, 0)
     return written

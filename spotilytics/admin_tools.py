@@ -23,6 +23,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connections, transaction
 from django.db.models import (
+    BinaryField,
     Count,
     DateField,
     DateTimeField,
@@ -232,7 +233,8 @@ def register_rollups(app_label: str, site: admin.AdminSite | None = None) -> lis
         ]
         attrs = {
             "__module__": model.__module__.replace(".models", ".admin"),
-            "list_display": [field.name for field in fields],
+            # Binary columns (serialized bitmaps) mean nothing on screen and weigh a lot.
+            "list_display": [field.name for field in fields if not isinstance(field, BinaryField)],
             "list_select_related": relations + joins,
             "raw_id_fields": relations,
             "list_filter": filters,

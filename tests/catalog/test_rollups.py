@@ -8,23 +8,22 @@ from datetime import date
 import pytest
 from django.db import IntegrityError, transaction
 from django.test import override_settings
+from pyroaring import BitMap
 
 from analytics.models import ListeningEvent
 from billing.models import Listener
 from catalog import rollups as rollup_module
 from catalog.models import (
-    ActivityPattern,
     AlbumStreams,
     ArtistFollowers,
     ArtistStreams,
     ContentRollupWatermark,
+    CountryListeners,
     CountrySignups,
     CountryStreams,
     Episode,
     Follow,
     GenreCountryStreams,
-    ListenerActivity,
-    ListenerMonthActivity,
     PodcastDeviceStreams,
     PodcastRegionStreams,
     Rating,
@@ -35,7 +34,6 @@ from catalog.models import (
 from catalog.rollups import (
     Span,
     active_listener_counts,
-    era_bit,
     refresh,
     refresh_totals,
     signups_before,
@@ -47,16 +45,22 @@ pytestmark = pytest.mark.django_db
 
 TODAY = date(2026, 2, 3)
 JAN, FEB = date(2026, 1, 1), date(2026, 2, 1)
-# January 2026 is month 26 x 12 = 312 since January 2000: era 312 // 60 = 5, which
-# starts 5 x 60 months later (January 2025), and bit 312 - 300 = 12.
-ERA = "2025-01-01"
-JAN_BIT, FEB_BIT = 1 << 12, 1 << 13
 
 
 def _rows(model, *fields: str) -> list[tuple]:
     return sorted(
         tuple(str(value) if isinstance(value, date) else value for value in row)
         for row in model.objects.values_list(*fields)
+    )
+
+
+def _listeners() -> list[tuple]:
+    """(grain, period, country, listener count, listener ids) of every bitmap row."""
+    return sorted(
+        (grain, str(period), country, count, sorted(BitMap.deserialize(bitmap)))
+        for grain, period, country, count, bitmap in CountryListeners.objects.values_list(
+            "grain", "period", "country", "listeners", "bitmap"
+        )
     )
 
 
@@ -148,20 +152,16 @@ def test_refresh_writes_day_and_month_rows(data):
         ("month", "2026-01-01", "US", 1),
     ]
     se, us = data["se"].id, data["us"].id
-    # Bit d-1 for day d: SE played on Jan 31 (bit 30) and Feb 1 (bit 0; a short play
-    # is activity too); US on Feb 1 and Feb 3 (bits 0 and 2 = 0b101).
-    assert _rows(ListenerMonthActivity, "month", "listener", "country", "days") == [
-        ("2026-01-01", se, "SE", 1 << 30),
-        ("2026-02-01", se, "SE", 0b1),
-        ("2026-02-01", us, "US", 0b101),
-    ]
-    assert _rows(ListenerActivity, "era", "listener", "country", "months") == [
-        (ERA, se, "SE", JAN_BIT | FEB_BIT),
-        (ERA, us, "US", FEB_BIT),
-    ]
-    assert _rows(ActivityPattern, "era", "country", "months", "listeners") == [
-        (ERA, "SE", JAN_BIT | FEB_BIT, 1),
-        (ERA, "US", FEB_BIT, 1),
+    # SE played on Jan 31 and Feb 1 (the 29 999 ms play too: any play is activity); US
+    # on Feb 1 and Feb 3 (the episode). Month rows hold each listener once.
+    assert _listeners() == [
+        ("day", "2026-01-31", "SE", 1, [se]),
+        ("day", "2026-02-01", "SE", 1, [se]),
+        ("day", "2026-02-01", "US", 1, [us]),
+        ("day", "2026-02-03", "US", 1, [us]),
+        ("month", "2026-01-01", "SE", 1, [se]),
+        ("month", "2026-02-01", "SE", 1, [se]),
+        ("month", "2026-02-01", "US", 1, [us]),
     ]
     # Day rows + month rows per table (a first refresh rebuilds: rows inserted).
     assert written == {
@@ -174,9 +174,7 @@ def test_refresh_writes_day_and_month_rows(data):
         "podcast_device_streams": 1 + 1,
         "country_streams": 4 + 3,
         "country_signups": 2 + 2,
-        "listener_month_activity": 3,
-        "listener_activity": 2,
-        "activity_patterns": 2,
+        "country_listeners": 4 + 3,
         "track_ratings": 0,
         "artist_followers": 0,
     }
@@ -194,24 +192,33 @@ def _everything() -> list[list[tuple]]:
         _rows(TrackCountryStreams, "grain", "period", "country", "track", "streams"),
         _rows(CountryStreams, "grain", "period", "country", "streams"),
         _rows(CountrySignups, "grain", "period", "country", "signups"),
-        _rows(ListenerMonthActivity, "month", "listener", "days"),
-        _rows(ListenerActivity, "era", "listener", "months"),
-        _rows(ActivityPattern, "era", "country", "months", "listeners"),
+        _listeners(),
     ]
 
 
-def test_deleting_a_track_or_listener_deletes_its_rollup_rows(data):
+def test_deleting_a_track_deletes_its_rollup_rows(data):
     # The rollups' foreign keys have no database constraint; Django's cascade removes them.
     refresh(since=None, full=True, today=TODAY)
     ListeningEvent.objects.filter(track=data["t1"]).delete()  # plays protect their track
     data["t1"].delete()
-    data["se"].delete()
     assert not TrackStreams.objects.filter(track=data["t1"].pk).exists()
     assert not TrackCountryStreams.objects.filter(track=data["t1"].pk).exists()
-    assert not ListenerMonthActivity.objects.filter(listener=data["se"].pk).exists()
-    assert not ListenerActivity.objects.filter(listener=data["se"].pk).exists()
     assert TrackStreams.objects.filter(track=data["t2"]).exists()
-    assert ListenerActivity.objects.filter(listener=data["us"]).exists()
+
+
+def test_deleted_listeners_leave_the_bitmaps_when_their_days_are_refreshed(data):
+    refresh(since=None, full=False, today=TODAY)
+    se = data["se"].id
+    data["se"].delete()  # and their events with them
+
+    refresh(since=date(2026, 1, 31), full=False, today=TODAY)
+
+    assert se not in {listener for *_, ids in _listeners() for listener in ids}
+    assert [(grain, period) for grain, period, *_ in _listeners()] == [
+        ("day", "2026-02-01"),
+        ("day", "2026-02-03"),
+        ("month", "2026-02-01"),
+    ]
 
 
 def test_refresh_rerun_changes_nothing(data):
@@ -241,10 +248,7 @@ def test_refresh_incremental_picks_up_new_and_backfilled_rows(data):
     assert ("day", "2026-02-03", t1.id, 1) in rows
     assert ("month", "2026-02-01", t1.id, 3) in rows  # Feb 1 (2) + Feb 3 (1)
     assert ("month", "2025-11-01", "NO", 1) in _rows(CountrySignups, "grain", "period", "country", "signups")
-    # December 2025 is month 311: the same era, bit 11.
-    assert (ERA, data["se"].id, (1 << 11) | JAN_BIT | FEB_BIT) in _rows(
-        ListenerActivity, "era", "listener", "months"
-    )
+    assert ("month", "2025-12-01", "SE", 1, [data["se"].id]) in _listeners()
 
 
 def test_refresh_forgets_deleted_events_on_since_and_full(data):
@@ -261,15 +265,21 @@ def test_refresh_forgets_deleted_events_on_since_and_full(data):
         ("month", "2026-02-01", t1, 1),
     ]
     # US lost all its February days: its rows are gone, not left with empty bitmaps.
-    assert _rows(ListenerMonthActivity, "listener", "days") == [(se, 1), (se, 1 << 30)]
-    assert _rows(ListenerActivity, "listener", "months") == [(se, JAN_BIT | FEB_BIT)]
+    assert _rows(CountryListeners, "grain", "period", "country") == [
+        ("day", "2026-01-31", "SE"),
+        ("day", "2026-02-01", "SE"),
+        ("month", "2026-01-01", "SE"),
+        ("month", "2026-02-01", "SE"),
+    ]
 
     ListeningEvent.objects.filter(played_at__lt=at(2026, 2, 1)).delete()
     refresh(since=None, full=True, today=TODAY)
 
     assert _tracks() == [("day", "2026-02-01", t1, 1), ("month", "2026-02-01", t1, 1)]
-    assert _rows(ListenerMonthActivity, "month", "days") == [("2026-02-01", 1)]
-    assert _rows(ListenerActivity, "listener", "months") == [(se, FEB_BIT)]
+    assert _listeners() == [
+        ("day", "2026-02-01", "SE", 1, [se]),
+        ("month", "2026-02-01", "SE", 1, [se]),
+    ]
 
 
 def test_refresh_with_an_earlier_today_rebuilds(data):
@@ -299,7 +309,7 @@ def test_refresh_cuts_days_in_the_reporting_time_zone():
 
     assert _tracks() == [("day", "2026-02-01", track.id, 1), ("month", "2026-02-01", track.id, 1)]
     assert _rows(CountrySignups, "grain", "period") == [("day", "2026-02-01"), ("month", "2026-02-01")]
-    assert _rows(ListenerMonthActivity, "month", "days") == [("2026-02-01", 1)]
+    assert _rows(CountryListeners, "grain", "period") == [("day", "2026-02-01"), ("month", "2026-02-01")]
 
 
 def test_refresh_reports_progress_per_month_when_rebuilding_then_per_day(data):
@@ -319,7 +329,7 @@ def test_refresh_without_data_only_sets_the_watermark():
     written = refresh(since=None, full=False, today=TODAY)
 
     assert set(written.values()) == {0}
-    assert len(written) == 14
+    assert len(written) == 12
     assert ContentRollupWatermark.objects.get().through == TODAY
 
 
@@ -362,58 +372,58 @@ def test_span_rows_add_up_to_the_range(data):
     ) == [("month", t1), ("month", data["t2"].id)]
 
 
-def test_active_listener_counts_match_edge_day_and_month_bits(data):
+def test_active_listener_counts_union_edge_days_and_whole_months(data):
     refresh(since=None, full=False, today=TODAY)
 
     def active(start: date, end: date, countries: frozenset[str] | None = None) -> list[tuple[str, int]]:
-        return sorted(active_listener_counts(span(start, end, through=TODAY), countries))
+        return active_listener_counts(span(start, end, through=TODAY), countries)
 
     assert active(date(2026, 2, 2), date(2026, 2, 3)) == []  # nobody played on Feb 2
     assert active(date(2026, 2, 2), date(2026, 2, 4)) == [("US", 1)]  # US on Feb 3
-    assert active(date(2026, 1, 31), date(2026, 2, 1)) == [("SE", 1)]  # SE on Jan 31 (bit 30)
-    assert active(JAN, FEB) == [("SE", 1)]  # January's bit, from the patterns
-    assert active(date(2026, 1, 31), date(2026, 3, 1)) == [("SE", 1), ("US", 1)]  # Jan 31 + February
+    assert active(date(2026, 1, 31), date(2026, 2, 1)) == [("SE", 1)]  # SE on Jan 31
+    assert active(JAN, FEB) == [("SE", 1)]  # January's month row
+    # SE on Jan 31 (a day row) and in February (the month row): counted once.
+    assert active(date(2026, 1, 31), date(2026, 3, 1)) == [("SE", 1), ("US", 1)]
     assert active(JAN, date(2026, 2, 4)) == [("SE", 1), ("US", 1)]  # past the refresh: whole months
     assert active(JAN, date(2026, 3, 1), frozenset({"US"})) == [("US", 1)]
     assert active(date(2026, 1, 31), date(2026, 2, 2), frozenset({"NO"})) == []
 
 
-def test_active_listener_counts_sum_shared_patterns():
+def test_active_listener_counts_are_distinct_listeners_across_days_and_months():
     track = make_track()
-    for _ in range(3):
-        listener = make_listener(country="NO")
-        make_event(listener, track=track, played_at=at(2026, 1, 5))
-    make_event(make_listener(country="NO"), track=track, played_at=at(2026, 2, 2))
+    early, late, both, other = (make_listener(country="NO") for _ in range(4))
+    for listener, day in ((early, 5), (both, 5), (both, 6), (other, 6)):
+        make_event(listener, track=track, played_at=at(2026, 1, day))
+    for listener in (late, both):
+        make_event(listener, track=track, played_at=at(2026, 2, 2))
+    make_event(make_listener(country="SE"), track=track, played_at=at(2026, 1, 6))
     refresh(since=None, full=False, today=TODAY)
 
-    assert _rows(ActivityPattern, "country", "months", "listeners") == [
-        ("NO", JAN_BIT, 3),
-        ("NO", FEB_BIT, 1),
-    ]
-    assert active_listener_counts(span(JAN, date(2026, 3, 1), through=TODAY), None) == [("NO", 4)]
-    assert active_listener_counts(span(FEB, date(2026, 3, 1), through=TODAY), None) == [("NO", 1)]
+    def active(start: date, end: date) -> list[tuple[str, int]]:
+        return active_listener_counts(span(start, end, through=TODAY), None)
+
+    # Jan 5: early, both. Jan 5-6: early, both, other (both once). January + February:
+    # early, both, other, late. Jan 6 to Feb 3 (a day range, then a month): both,
+    # other, late.
+    assert active(date(2026, 1, 5), date(2026, 1, 6)) == [("NO", 2)]
+    assert active(date(2026, 1, 5), date(2026, 1, 7)) == [("NO", 3), ("SE", 1)]
+    assert active(JAN, date(2026, 3, 1)) == [("NO", 4), ("SE", 1)]
+    assert active(date(2026, 1, 6), date(2026, 3, 1)) == [("NO", 3), ("SE", 1)]
+    assert active(FEB, date(2026, 3, 1)) == [("NO", 2)]
 
 
-def test_active_listener_counts_across_eras_count_each_listener_once():
-    # December 2029 is month 359 (era 5, bit 59); January 2030 is month 360 (era 6, bit 0).
-    assert era_bit(date(2029, 12, 1)) == (date(2025, 1, 1), 59)
-    assert era_bit(date(2030, 1, 1)) == (date(2030, 1, 1), 0)
-    assert era_bit(date(1999, 12, 1)) == (date(1995, 1, 1), 59)
-    listener = make_listener(signed_up_at=at(2029, 1, 1))
+def test_active_listener_counts_a_listener_who_moved_in_each_country():
     track = make_track()
-    make_event(listener, track=track, played_at=at(2029, 12, 31))
-    make_event(listener, track=track, played_at=at(2030, 1, 1))
-    through = date(2030, 1, 31)
-    refresh(since=None, full=False, today=through)
+    listener = make_listener(country="NO")
+    make_event(listener, track=track, played_at=at(2026, 1, 5))
+    refresh(since=None, full=False, today=date(2026, 1, 31))
+    listener.country = "DK"
+    listener.save()
+    make_event(listener, track=track, played_at=at(2026, 2, 2))
+    refresh(since=None, full=False, today=TODAY)
 
-    assert _rows(ListenerActivity, "era", "months") == [("2025-01-01", 1 << 59), ("2030-01-01", 1)]
-    assert active_listener_counts(span(date(2029, 12, 1), date(2030, 2, 1), through=through), None) == [
-        ("SE", 1)
-    ]
-    # With an edge day too (Dec 31 from the day bits, January whole).
-    assert active_listener_counts(span(date(2029, 12, 31), date(2030, 2, 1), through=through), None) == [
-        ("SE", 1)
-    ]
+    # The country recorded when each day was refreshed.
+    assert active_listener_counts(span(JAN, date(2026, 3, 1), through=TODAY), None) == [("DK", 1), ("NO", 1)]
 
 
 def test_signups_before_counts_months_and_days_before_the_day(data):

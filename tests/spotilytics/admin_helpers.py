@@ -7,8 +7,17 @@ from datetime import date, timedelta
 
 from django.contrib import admin
 from django.contrib.auth.models import Group, User
-from django.db.models import CharField, DateField, DateTimeField, DecimalField, IntegerField, Model
+from django.db.models import (
+    BinaryField,
+    CharField,
+    DateField,
+    DateTimeField,
+    DecimalField,
+    IntegerField,
+    Model,
+)
 from django.urls import reverse
+from pyroaring import BitMap
 from rest_framework.authtoken.models import Token, TokenProxy
 
 from analytics.models import Assignment, Experiment, ExperimentStatus, Variant
@@ -135,6 +144,8 @@ def _rollup_row(model: type[Model], world: dict[type[Model], Model], n: int, day
             values[field.name] = n if field.primary_key else 1
         elif isinstance(field, DecimalField):
             values[field.name] = 0  # amounts that must add up (MRR movements) do so at 0
+        elif isinstance(field, BinaryField):
+            values[field.name] = BitMap([n]).serialize()  # listener bitmaps
         elif not field.has_default() and not field.null:
             raise TypeError(f"No test value for {model._meta.label}.{field.name}: add one to _rollup_row.")
     return model.objects.create(**values)
