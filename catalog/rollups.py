@@ -73,6 +73,7 @@ WATERMARK_KEY = "content"
 # summing the month again from its days costs less.
 SHIFT_MONTH_UP_TO_DAYS = 3
 SHIFT_MONTH_FROM_DAY = 11
+MAX_BITMAP_ID = 2**32 - 1
 _ONE_DAY = timedelta(days=1)
 DAY, MONTH = RollupGrain.DAY.value, RollupGrain.MONTH.value
 
@@ -501,10 +502,19 @@ def _listener_bitmaps(lo: date, hi: date) -> dict[tuple[date, str], BitMap]:
         .order_by()
         .values_list("day", "country", "ids")
     )
-    return {
-        (day, country): BitMap(array.array("I", np.fromstring(ids, dtype=np.uint32, sep=",").tobytes()))
-        for day, country, ids in rows
-    }
+    return {(day, country): _bitmap(ids) for day, country, ids in rows}
+
+
+def _bitmap(ids: str) -> BitMap:
+    """A bitmap of comma-separated listener ids. The bitmaps hold 32-bit ids: a larger
+    one stops the refresh rather than wrap round to another listener's id."""
+    values = np.fromstring(ids, dtype=np.uint64, sep=",")
+    if values.max() > MAX_BITMAP_ID:
+        raise OverflowError(
+            f"Listener id {int(values.max())} is above {MAX_BITMAP_ID}, the largest id the "
+            "listener bitmaps hold (catalog.CountryListeners)."
+        )
+    return BitMap(array.array("I", values.astype(np.uint32).tobytes()))
 
 
 def _by_month(days: dict[tuple[date, str], BitMap]) -> dict[tuple[date, str], BitMap]:

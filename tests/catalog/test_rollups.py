@@ -426,6 +426,19 @@ def test_active_listener_counts_a_listener_who_moved_in_each_country():
     assert active_listener_counts(span(JAN, date(2026, 3, 1), through=TODAY), None) == [("DK", 1), ("NO", 1)]
 
 
+def test_refresh_stops_on_a_listener_id_the_bitmaps_cannot_hold():
+    track = make_track()
+    make_event(make_listener(id=rollup_module.MAX_BITMAP_ID), track=track, played_at=at(2026, 1, 5))
+    refresh(since=None, full=False, today=TODAY)
+    assert active_listener_counts(span(JAN, FEB, through=TODAY), None) == [("SE", 1)]
+
+    make_event(make_listener(id=rollup_module.MAX_BITMAP_ID + 1), track=track, played_at=at(2026, 1, 6))
+    with pytest.raises(OverflowError, match="above 4294967295"):
+        refresh(since=None, full=True, today=TODAY)
+    # The rebuild is one transaction: the rows before it are intact.
+    assert active_listener_counts(span(JAN, FEB, through=TODAY), None) == [("SE", 1)]
+
+
 def test_signups_before_counts_months_and_days_before_the_day(data):
     make_listener(country="SE", signed_up_at=at(2026, 2, 2, 12))
     refresh(since=None, full=False, today=TODAY)
