@@ -669,11 +669,14 @@ def _refresh_month(cursor, month: date, *, sum_days: bool = True) -> dict[str, i
 
     # The month's listeners are the union of its days': a few thousand small rows.
     days = CountryListeners.objects.filter(grain=DAY, period__gte=month, period__lt=month_end(month))
-    unions: dict[tuple[date, str], list[BitMap]] = defaultdict(list)
-    for country, bitmap in days.values_list("country", "bitmap"):
-        unions[(month, country)].append(BitMap.deserialize(bitmap))
     cursor.execute(f"DELETE FROM {_CL} WHERE grain = %s AND period = %s", [MONTH, m])
     written["country_listeners"] = _insert_listeners(
-        MONTH, {key: BitMap.union(*parts) for key, parts in unions.items()}
+        MONTH,
+        _by_month(
+            {
+                (day, country): BitMap.deserialize(bitmap)
+                for day, country, bitmap in days.values_list("period", "country", "bitmap")
+            }
+        ),
     )
     return written

@@ -211,13 +211,6 @@ def insert_rows(model: type[models.Model], columns: Sequence[str], rows: Sequenc
     return len(rows)
 
 
-def day_bit(date_sql: str) -> str:
-    """`1 << (day of month - 1)` of a date expression: its bit in a month's day bitmap."""
-    if connection.vendor == "postgresql":
-        return f"(1 << (EXTRACT(DAY FROM {date_sql})::int - 1))"
-    return f"(1 << (CAST(strftime('%%d', {date_sql}) AS INTEGER) - 1))"
-
-
 @contextmanager
 def rebuilding(models_: Sequence[type[models.Model]]) -> Iterator[None]:
     """One transaction that empties the tables of `models_` for the block to fill anew.
