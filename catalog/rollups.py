@@ -490,15 +490,17 @@ def _rebuild_month_in_python(
 
 def _listener_bitmaps(lo: date, hi: date) -> dict[tuple[date, str], BitMap]:
     """Per (local day, listener country), the listeners who played anything in the days
-    `[lo, hi)`. The database lists each group's distinct ids as text, which numpy reads
-    at C speed: far fewer rows than one per listener and day."""
+    `[lo, hi)`. The database lists each group's ids as text, which numpy reads at C
+    speed: far fewer rows than one per listener and day. The ids repeat (one per play):
+    the bitmap keeps each once, and asking the database for distinct ids instead would
+    sort every group, half as slow again at 10M events."""
     rows = (
         ListeningEvent.objects.filter(played_at__gte=day_start(lo), played_at__lt=day_start(hi))
         .values(
             day=TruncDate("played_at", tzinfo=timezone.get_default_timezone()),
             country=F("listener__country"),
         )
-        .annotate(ids=StringAgg(Cast("listener_id", TextField()), Value(","), distinct=True))
+        .annotate(ids=StringAgg(Cast("listener_id", TextField()), Value(",")))
         .order_by()
         .values_list("day", "country", "ids")
     )
