@@ -22,6 +22,7 @@ from analytics.models import ActiveListenersDay, ActivityDay
 from analytics.seeding.config import build_config
 from analytics.seeding.progress import Reporter
 from analytics.seeding.runner import seed_database
+from catalog.models import CountryListeners
 from tests.factories import at, make_event, make_listener, make_track
 from tests.schema import pg_schema
 
@@ -103,6 +104,18 @@ def test_refresh_rollups_rejects_bad_options_and_changes_nothing(plays, args, me
         run(*args)
     assert str(error.value) == message
     assert not ActivityDay.objects.exists()
+
+
+def test_refresh_rollups_stops_on_a_listener_id_the_bitmaps_cannot_hold(plays):
+    run("--today", "2026-03-31")
+    before = list(CountryListeners.objects.order_by("pk").values_list("grain", "period", "listeners"))
+    listener = make_listener(id=catalog.rollups.MAX_BITMAP_ID + 1)
+    make_event(listener, played_at=at(2026, 1, 10, 9), track=make_track())
+
+    with pytest.raises(CommandError, match="Listener id 4294967296 is above 4294967295"):
+        run("--today", "2026-03-31", "--full")
+
+    assert list(CountryListeners.objects.order_by("pk").values_list("grain", "period", "listeners")) == before
 
 
 def test_refresh_rollups_exits_non_zero_on_bad_input(capsys):

@@ -67,15 +67,19 @@ class Command(BaseCommand):
         # same days under the first one.
         with exclusive("refresh_rollups"):
             bars = _Bars(self.stdout) if show_bar else None
-            results = refresh_modules(
-                MODULES,
-                since=since_date,
-                full=full,
-                today=today_date,
-                progress_for=lambda name: bars.reporter(name) if bars else None,
-            )
-            if bars:
-                bars.clear()
+            try:
+                results = refresh_modules(
+                    MODULES,
+                    since=since_date,
+                    full=full,
+                    today=today_date,
+                    progress_for=lambda name: bars.reporter(name) if bars else None,
+                )
+            except OverflowError as error:  # data the rollups cannot hold (catalog's bitmaps)
+                raise CommandError(str(error)) from error
+            finally:
+                if bars:
+                    bars.clear()
         for name, written in results:
             summary.append(f"{name} {sum(written.values()):,} rows")
             if verbosity >= 2:
