@@ -2,8 +2,10 @@
 country, sign-ups per country, and listener activity, refreshed from the source tables.
 
 The tables and their grains are documented on their models in `catalog.models`.
-`refresh` recomputes whole local days, one transaction per day, then the month rows of
-every month it touched, one transaction per month; a re-run writes the same rows. The
+`refresh` recomputes whole local days, one transaction per day: each day's rows move to
+what the source rows give now, and its month rows by the same change, so a re-run
+changes no count row and a new day writes only the rows it adds to. The month's listener
+bitmaps, unions of its days', are rewritten once per month touched. The
 incremental run starts at the last day it refreshed (that day may have been partial)
 or earlier when events or listeners with older dates were loaded since (a backfill, an
 import), and ends with `today`. Deleted events and listeners, and edits of the
@@ -28,7 +30,7 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import F, Max, Min, Model, Q, StringAgg, TextField, Value
+from django.db.models import Count, F, Max, Min, Model, Q, QuerySet, StringAgg, TextField, Value
 from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 from pyroaring import BitMap
@@ -67,12 +69,6 @@ from catalog.models import (
 
 Progress = Callable[[str, int, int], None]
 WATERMARK_KEY = "content"
-# An incremental run over at most this many days of a month, from this day of the month
-# on, moves the month rows day by day (at 10M events a day moves in about 2.3 s, where
-# summing a whole month from its days takes 5.6 s). Over more days, or early in a month,
-# summing the month again from its days costs less.
-SHIFT_MONTH_UP_TO_DAYS = 3
-SHIFT_MONTH_FROM_DAY = 11
 MAX_BITMAP_ID = 2**32 - 1
 _ONE_DAY = timedelta(days=1)
 DAY, MONTH = RollupGrain.DAY.value, RollupGrain.MONTH.value
@@ -110,6 +106,9 @@ _TR = TrackRatings._meta.db_table
 _AF = ArtistFollowers._meta.db_table
 _RATING = Rating._meta.db_table
 _FOLLOW = Follow._meta.db_table
+# Temporary tables of the incremental refresh.
+_CHANGES = "content_changes"
+_FRESH = "content_fresh"
 
 
 def covered_through() -> date | None:
@@ -210,25 +209,56 @@ def refresh(
 
 
 def refresh_totals() -> dict[str, int]:
-    """Rewrite the rating sums per track and the open follows per artist from every row.
+    """Bring the rating sums per track and the open follows per artist up to date with
+    every row; returns the rows written per table.
 
     Ratings and follows change at any time (and carry their own instants), so they are
-    summed anew on each refresh: a few hundred thousand rows, well under a second.
+    summed anew on each refresh: a few hundred thousand rows, summed in the database,
+    where only the totals that differ are written.
     """
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {_TR}")
-        cursor.execute(
-            f"INSERT INTO {_TR} (track_id, genre_id, votes, total) "
-            f"SELECT r.track_id, t.genre_id, COUNT(*), SUM(r.score) FROM {_RATING} r "
-            f"JOIN {_TRACK} t ON t.id = r.track_id GROUP BY r.track_id, t.genre_id"
+    with _sql.atomic(), connection.cursor() as cursor:
+        ratings = _sync_table(
+            cursor,
+            _TR,
+            "track_id",
+            ["genre_id", "votes", "total"],
+            f"SELECT r.track_id, t.genre_id, r.votes, r.total FROM ("
+            f"SELECT track_id, COUNT(*) AS votes, SUM(score) AS total FROM {_RATING} "
+            f"WHERE track_id IS NOT NULL GROUP BY track_id) r JOIN {_TRACK} t ON t.id = r.track_id",
         )
-        ratings = max(cursor.rowcount, 0)
-        cursor.execute(f"DELETE FROM {_AF}")
-        cursor.execute(
-            f"INSERT INTO {_AF} (artist_id, followers) "
-            f"SELECT artist_id, COUNT(*) FROM {_FOLLOW} WHERE unfollowed_at IS NULL GROUP BY artist_id"
+        followers = _sync_table(
+            cursor,
+            _AF,
+            "artist_id",
+            ["followers"],
+            f"SELECT artist_id, COUNT(*) AS followers FROM {_FOLLOW} WHERE unfollowed_at IS NULL "
+            f"GROUP BY artist_id",
         )
-        return {"track_ratings": ratings, "artist_followers": max(cursor.rowcount, 0)}
+    return {"track_ratings": ratings, "artist_followers": followers}
+
+
+def _sync_table(cursor, table: str, key: str, columns: list[str], select: str) -> int:
+    """Make `table` hold exactly the rows of `select` (unique by `key`, its columns named
+    as the table's), writing only the rows that differ; returns the rows written."""
+    cursor.execute(f"DROP TABLE IF EXISTS {_FRESH}")
+    cursor.execute(f"CREATE TEMPORARY TABLE {_FRESH} AS {select}")
+    same_key = f"fresh.{key} = {table}.{key}"
+    cursor.execute(f"DELETE FROM {table} WHERE NOT EXISTS (SELECT 1 FROM {_FRESH} AS fresh WHERE {same_key})")
+    written = max(cursor.rowcount, 0)
+    cursor.execute(
+        f"UPDATE {table} SET {', '.join(f'{column} = fresh.{column}' for column in columns)} "
+        f"FROM {_FRESH} AS fresh WHERE {same_key} "
+        f"AND ({' OR '.join(f'{table}.{column} <> fresh.{column}' for column in columns)})"
+    )
+    written += max(cursor.rowcount, 0)
+    names = ", ".join([key, *columns])
+    cursor.execute(
+        f"INSERT INTO {table} ({names}) SELECT {names} FROM {_FRESH} AS fresh "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {same_key})"
+    )
+    written += max(cursor.rowcount, 0)
+    cursor.execute(f"DROP TABLE {_FRESH}")
+    return written
 
 
 def _refresh_counts(
@@ -244,10 +274,6 @@ def _refresh_counts(
 
     # A `today` before the last refresh would leave rows past it: rebuild instead.
     rebuild = full or watermark is None or today < watermark.through
-    # Month rows hold every day row up to the last refreshed day (both are written in
-    # the same transactions from then on); day rows after it may be left over from an
-    # interrupted run and are not in the month rows.
-    summed_through = None if rebuild else watermark.through
     if rebuild:
         return _rebuild(first_day, today, seen=seen, progress=progress)
     start = _incremental_start(watermark, since)
@@ -262,63 +288,28 @@ def _refresh_counts(
     total, done = (today - start).days + 1, 0
     for month in months(start, today + _ONE_DAY):
         day, last = max(start, month), min(today, month_end(month) - _ONE_DAY)
-        # A few days of a month (the regular incremental run): each day moves the month
-        # rows by its own change, in its transaction, instead of the whole month being
-        # summed again from its days afterwards.
-        shift = (
-            summed_through is not None
-            and (last - day).days < SHIFT_MONTH_UP_TO_DAYS
-            and day.day >= SHIFT_MONTH_FROM_DAY
-        )
-        # A transaction per day, then one for the month rows. On SQLite a month's days
-        # share one transaction (savepoints per day): each commit there writes its pages
-        # to the log again. On PostgreSQL a month-long transaction would be slower: it
-        # keeps every day's version of the activity bitmaps the days rewrite.
+        # A transaction per day, then one for the month's listener bitmaps. On SQLite a
+        # month's days share one transaction (savepoints per day): each commit there
+        # writes its pages to the log again. On PostgreSQL a month-long transaction would
+        # be slower: it keeps every day's version of the activity bitmaps the days rewrite.
         with transaction.atomic() if connection.vendor == "sqlite" else nullcontext():
             while day <= last:
                 with transaction.atomic(), connection.cursor() as cursor:
-                    if shift and day <= summed_through:
-                        _shift_month_rows(cursor, day, sign=-1)
-                    for table, count in _refresh_day(cursor, day).items():
+                    # Day rows past the last refreshed day can only be left over from an
+                    # interrupted run of an older version, which summed the month rows
+                    # at the end of the run: they are in no month row.
+                    in_month_rows = day <= watermark.through
+                    for table, count in _refresh_day(cursor, day, in_month_rows=in_month_rows).items():
                         written[table] += count
-                    if shift:
-                        _shift_month_rows(cursor, day, sign=1)
-                        _save_watermark(through=day, **seen)
+                    _save_watermark(through=day, **seen)
                 done += 1
                 if progress is not None:
                     progress("content rollups", done, total)
                 day += _ONE_DAY
             with transaction.atomic(), connection.cursor() as cursor:
-                for table, count in _refresh_month(cursor, month, sum_days=not shift).items():
-                    written[table] += count
+                written["country_listeners"] += _refresh_month_listeners(cursor, month)
                 _save_watermark(through=last, **seen)
     return written
-
-
-def _shift_month_rows(cursor, day: date, *, sign: int) -> None:
-    """Take a day's rows out of its month rows (-1) or add them in (1); month rows left
-    at zero are dropped, as a sum over the days would not have them."""
-    d, m = _date(day), _date(month_start(day))
-    for _, model, columns, value in _COUNT_TABLES:
-        table, dims = model._meta.db_table, ", ".join(columns)
-        if sign < 0:
-            matched = " AND ".join(f"mo.{column} = dy.{column}" for column in columns)
-            cursor.execute(
-                f"UPDATE {table} AS mo SET {value} = mo.{value} - dy.{value} FROM {table} AS dy "
-                f"WHERE mo.grain = %s AND mo.period = %s AND dy.grain = %s AND dy.period = %s AND {matched}",
-                [MONTH, m, DAY, d],
-            )
-            cursor.execute(
-                f"DELETE FROM {table} WHERE grain = %s AND period = %s AND {value} = 0", [MONTH, m]
-            )
-        else:
-            cursor.execute(
-                f"INSERT INTO {table} (grain, period, {dims}, {value}) "
-                f"SELECT %s, %s, {dims}, {value} FROM {table} WHERE grain = %s AND period = %s "
-                f"ON CONFLICT (grain, period, {dims}) "
-                f"DO UPDATE SET {value} = {table}.{value} + excluded.{value}",
-                [MONTH, m, DAY, d],
-            )
 
 
 def _incremental_start(watermark: ContentRollupWatermark, since: date | None) -> date:
@@ -326,14 +317,18 @@ def _incremental_start(watermark: ContentRollupWatermark, since: date | None) ->
     if since is not None:
         # --since widens the run; it never skips days behind the watermark.
         starts.append(since)
-    backfilled = ListeningEvent.objects.filter(id__gt=watermark.max_event_id).aggregate(
-        first=Min("played_at")
-    )["first"]
-    joined = Listener.objects.filter(id__gt=watermark.max_listener_id).aggregate(first=Min("signed_up_at"))[
-        "first"
-    ]
+    backfilled = _first_since(ListeningEvent.objects, "played_at", watermark.max_event_id)
+    joined = _first_since(Listener.objects, "signed_up_at", watermark.max_listener_id)
     starts += [local_date(moment) for moment in (backfilled, joined) if moment is not None]
     return min(starts)
+
+
+def _first_since(rows: QuerySet, column: str, last_id: int) -> datetime | None:
+    """The earliest `column` of the rows added after id `last_id`. Asked for the MIN
+    alone, PostgreSQL walks the index of `column` from its start until it meets a new
+    row: through every event when the new ones are the latest (10 s at 10M events).
+    The count makes it read the new rows by id instead."""
+    return rows.filter(id__gt=last_id).aggregate(first=Min(column), added=Count("id"))["first"]
 
 
 def _save_watermark(*, through: date, max_event_id: int, max_listener_id: int) -> None:
@@ -543,70 +538,131 @@ def _instant(value: datetime) -> object:
     return connection.ops.adapt_datetimefield_value(value)
 
 
-def _refresh_day(cursor, day: date) -> dict[str, int]:
-    """Recompute the day rows of local day `day`."""
-    d = _date(day)
-    lo, hi = _instant(day_start(day)), _instant(day_start(day + _ONE_DAY))
-    written: dict[str, int] = {}
-    for model in _REBUILT:
-        cursor.execute(f"DELETE FROM {model._meta.db_table} WHERE grain = %s AND period = %s", [DAY, d])
+# An incremental refresh moves each table's day rows to what the source rows give now
+# and its month rows by the same change, in the day's transaction: month rows always
+# hold the sum of their days, a day that did not change writes nothing, and a new day
+# writes its own rows and the month rows it adds to, not the whole month again.
 
-    def insert(table: str, sql: str, params: list) -> None:
-        cursor.execute(sql, [DAY, d, *params])
-        written[table] = max(cursor.rowcount, 0)
+_TABLE_OF = {key: (model._meta.db_table, columns, value) for key, model, columns, value in _COUNT_TABLES}
+
+
+def _refresh_day(cursor, day: date, *, in_month_rows: bool) -> dict[str, int]:
+    """Bring the day rows of local day `day` and, by the same change, the month rows of
+    its month up to date; returns the rows written per table. `in_month_rows` false:
+    the day rows there are are in no month row, and are dropped first."""
+    d, m = _date(day), _date(month_start(day))
+    lo, hi = _instant(day_start(day)), _instant(day_start(day + _ONE_DAY))
+    if not in_month_rows:
+        for model in _REBUILT:
+            cursor.execute(f"DELETE FROM {model._meta.db_table} WHERE grain = %s AND period = %s", [DAY, d])
+    written: dict[str, int] = {}
+
+    def move(key: str, fresh: str, params: list) -> None:
+        written[key] = _move_day(cursor, *_TABLE_OF[key], d, m, fresh, params)
 
     # One pass over the day's track streams; the other track tables are sums of it.
-    insert(
+    move(
         "track_country_streams",
-        f"INSERT INTO {_TCS} (grain, period, country, track_id, streams) "
-        f"SELECT %s, %s, l.country, e.track_id, COUNT(*) FROM {_EVENT} e "
+        f"SELECT l.country AS country, e.track_id AS track_id, COUNT(*) AS streams FROM {_EVENT} e "
         f"JOIN {_LISTENER} l ON l.id = e.listener_id "
         f"WHERE e.played_at >= %s AND e.played_at < %s AND e.ms_played >= %s AND e.track_id IS NOT NULL "
         f"GROUP BY l.country, e.track_id",
         [lo, hi, STREAM_MIN_MS],
     )
-    insert(
+    move(
         "track_streams",
-        f"INSERT INTO {_TS} (grain, period, track_id, streams) "
-        f"SELECT %s, %s, track_id, SUM(streams) FROM {_TCS} WHERE grain = %s AND period = %s "
+        f"SELECT track_id, SUM(streams) AS streams FROM {_TCS} WHERE grain = %s AND period = %s "
         f"GROUP BY track_id",
         [DAY, d],
     )
-    for table, model, column, track_column in (
-        ("artist_streams", ArtistStreams, "artist_id", "primary_artist_id"),
-        ("album_streams", AlbumStreams, "album_id", "album_id"),
+    for key, column, track_column in (
+        ("artist_streams", "artist_id", "primary_artist_id"),
+        ("album_streams", "album_id", "album_id"),
     ):
-        insert(
-            table,
-            f"INSERT INTO {model._meta.db_table} (grain, period, {column}, streams) "
-            f"SELECT %s, %s, t.{track_column}, SUM(s.streams) FROM {_TS} s "
-            f"JOIN {_TRACK} t ON t.id = s.track_id "
-            f"WHERE s.grain = %s AND s.period = %s GROUP BY t.{track_column}",
+        move(
+            key,
+            f"SELECT t.{track_column} AS {column}, SUM(s.streams) AS streams FROM {_TS} s "
+            f"JOIN {_TRACK} t ON t.id = s.track_id WHERE s.grain = %s AND s.period = %s "
+            f"GROUP BY t.{track_column}",
             [DAY, d],
         )
-    insert(
+    move(
         "genre_country_streams",
-        f"INSERT INTO {GenreCountryStreams._meta.db_table} (grain, period, country, genre_id, streams) "
-        f"SELECT %s, %s, s.country, t.genre_id, SUM(s.streams) FROM {_TCS} s "
+        f"SELECT s.country AS country, t.genre_id AS genre_id, SUM(s.streams) AS streams FROM {_TCS} s "
         f"JOIN {_TRACK} t ON t.id = s.track_id WHERE s.grain = %s AND s.period = %s "
         f"GROUP BY s.country, t.genre_id",
         [DAY, d],
     )
-    written.update(_refresh_day_in_python(cursor, day, d, lo, hi))
-    insert(
+    for key, rows in _day_rows_in_python(cursor, d, lo, hi).items():
+        table, columns, value = _TABLE_OF[key]
+        names = ", ".join([*columns, value])
+        cursor.execute(f"DROP TABLE IF EXISTS {_FRESH}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {_FRESH} AS SELECT {names} FROM {table} WHERE 1 = 0")
+        if rows:
+            placeholders = ", ".join(["%s"] * (len(columns) + 1))
+            cursor.executemany(f"INSERT INTO {_FRESH} ({names}) VALUES ({placeholders})", rows)
+        move(key, f"SELECT {names} FROM {_FRESH}", [])
+        cursor.execute(f"DROP TABLE {_FRESH}")
+    move(
         "country_signups",
-        f"INSERT INTO {CountrySignups._meta.db_table} (grain, period, country, signups) "
-        f"SELECT %s, %s, country, COUNT(*) FROM {_LISTENER} "
+        f"SELECT country, COUNT(*) AS signups FROM {_LISTENER} "
         f"WHERE signed_up_at >= %s AND signed_up_at < %s GROUP BY country",
         [lo, hi],
     )
+    cursor.execute(f"DELETE FROM {_CL} WHERE grain = %s AND period = %s", [DAY, d])
     written["country_listeners"] = _insert_listeners(DAY, _listener_bitmaps(day, day + _ONE_DAY))
     return written
 
 
-def _refresh_day_in_python(cursor, day: date, d: object, lo: object, hi: object) -> dict[str, int]:
-    """Podcast streams by region and all streams by country: both need the episode
-    streams per listener country, and regions come from a Python table."""
+def _move_day(
+    cursor, table: str, columns: list[str], value: str, d: object, m: object, fresh: str, params: list
+) -> int:
+    """Move the day rows of `table` for day `d` to the rows of the query `fresh` (its
+    columns named as the table's), and the month rows of month `m` by the same change;
+    returns the rows written. The change is worked out in the database first: where it
+    is nothing, nothing is written."""
+    dims = ", ".join(columns)
+    cursor.execute(f"DROP TABLE IF EXISTS {_CHANGES}")
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE {_CHANGES} AS SELECT {dims}, SUM(moved) AS moved FROM ("
+        f"SELECT {dims}, {value} AS moved FROM ({fresh}) fresh "
+        f"UNION ALL SELECT {dims}, -{value} FROM {table} WHERE grain = %s AND period = %s"
+        f") day_rows GROUP BY {dims} HAVING SUM(moved) <> 0",
+        [*params, DAY, d],
+    )
+    cursor.execute(f"SELECT COUNT(*), COUNT(CASE WHEN moved < 0 THEN 1 END) FROM {_CHANGES}")
+    changes, decreases = cursor.fetchone()
+    written = 0
+    if changes:
+        matched = " AND ".join(f"{table}.{column} = changes.{column}" for column in columns)
+        for grain, period in ((DAY, d), (MONTH, m)):
+            # Existing rows first, then the keys new to the period (only increases can
+            # be new: the month rows hold the day rows); rows moved to zero go.
+            cursor.execute(
+                f"UPDATE {table} SET {value} = {table}.{value} + changes.moved FROM {_CHANGES} AS changes "
+                f"WHERE {table}.grain = %s AND {table}.period = %s AND {matched}",
+                [grain, period],
+            )
+            written += max(cursor.rowcount, 0)
+            cursor.execute(
+                f"INSERT INTO {table} (grain, period, {dims}, {value}) "
+                f"SELECT %s, %s, {dims}, moved FROM {_CHANGES} AS changes WHERE NOT EXISTS ("
+                f"SELECT 1 FROM {table} WHERE {table}.grain = %s AND {table}.period = %s AND {matched})",
+                [grain, period, grain, period],
+            )
+            written += max(cursor.rowcount, 0)
+            if decreases:
+                cursor.execute(
+                    f"DELETE FROM {table} WHERE grain = %s AND period = %s AND {value} = 0", [grain, period]
+                )
+    cursor.execute(f"DROP TABLE {_CHANGES}")
+    return written
+
+
+def _day_rows_in_python(cursor, d: object, lo: object, hi: object) -> dict[str, list[tuple]]:
+    """Podcast streams by region and device, and all streams by country, of day `d`:
+    both need the episode streams per listener country, and regions come from a Python
+    table. Reads the day's track streams by country, already brought up to date."""
     cursor.execute(
         f"SELECT l.country, e.device, p.podcast_id, COUNT(*) FROM {_EVENT} e "
         f"JOIN {_LISTENER} l ON l.id = e.listener_id JOIN {_EPISODE} p ON p.id = e.episode_id "
@@ -628,51 +684,19 @@ def _refresh_day_in_python(cursor, day: date, d: object, lo: object, hi: object)
     )
     for country, streams in cursor.fetchall():
         countries[country] += int(streams)
-    if by_region:
-        cursor.executemany(
-            f"INSERT INTO {PodcastRegionStreams._meta.db_table} "
-            f"(grain, period, region, podcast_id, streams) VALUES (%s, %s, %s, %s, %s)",
-            [[DAY, d, *key, streams] for key, streams in sorted(by_region.items())],
-        )
-        cursor.executemany(
-            f"INSERT INTO {PodcastDeviceStreams._meta.db_table} "
-            f"(grain, period, device, region, podcast_id, streams) VALUES (%s, %s, %s, %s, %s, %s)",
-            [[DAY, d, *key, streams] for key, streams in sorted(by_device.items())],
-        )
-    if countries:
-        cursor.executemany(
-            f"INSERT INTO {CountryStreams._meta.db_table} (grain, period, country, streams) "
-            f"VALUES (%s, %s, %s, %s)",
-            [[DAY, d, country, streams] for country, streams in sorted(countries.items())],
-        )
     return {
-        "podcast_region_streams": len(by_region),
-        "podcast_device_streams": len(by_device),
-        "country_streams": len(countries),
+        "podcast_region_streams": [(*key, streams) for key, streams in by_region.items()],
+        "podcast_device_streams": [(*key, streams) for key, streams in by_device.items()],
+        "country_streams": [(country, streams) for country, streams in countries.items()],
     }
 
 
-def _refresh_month(cursor, month: date, *, sum_days: bool = True) -> dict[str, int]:
-    """Recompute the month rows of `month` as the sums of its day rows (unless the days
-    already moved them: `sum_days` false) and, always, its listener bitmaps as the
-    unions of its days'."""
-    m, following = _date(month), _date(month_end(month))
-    written: dict[str, int] = {}
-    for table, model, columns, value in _COUNT_TABLES if sum_days else ():
-        db_table, dims = model._meta.db_table, ", ".join(columns)
-        cursor.execute(f"DELETE FROM {db_table} WHERE grain = %s AND period = %s", [MONTH, m])
-        cursor.execute(
-            f"INSERT INTO {db_table} (grain, period, {dims}, {value}) "
-            f"SELECT %s, %s, {dims}, SUM({value}) FROM {db_table} "
-            f"WHERE grain = %s AND period >= %s AND period < %s GROUP BY {dims}",
-            [MONTH, m, DAY, m, following],
-        )
-        written[table] = max(cursor.rowcount, 0)
-
-    # The month's listeners are the union of its days': a few thousand small rows.
+def _refresh_month_listeners(cursor, month: date) -> int:
+    """Rewrite the month's listener bitmaps as the unions of its days': a few thousand
+    small rows."""
     days = CountryListeners.objects.filter(grain=DAY, period__gte=month, period__lt=month_end(month))
-    cursor.execute(f"DELETE FROM {_CL} WHERE grain = %s AND period = %s", [MONTH, m])
-    written["country_listeners"] = _insert_listeners(
+    cursor.execute(f"DELETE FROM {_CL} WHERE grain = %s AND period = %s", [MONTH, _date(month)])
+    return _insert_listeners(
         MONTH,
         _by_month(
             {
@@ -681,4 +705,3 @@ def _refresh_month(cursor, month: date, *, sum_days: bool = True) -> dict[str, i
             }
         ),
     )
-    return written

@@ -27,6 +27,7 @@ from catalog.models import (
     PodcastDeviceStreams,
     PodcastRegionStreams,
     Rating,
+    Track,
     TrackCountryStreams,
     TrackRatings,
     TrackStreams,
@@ -225,8 +226,12 @@ def test_refresh_rerun_changes_nothing(data):
     refresh(since=None, full=False, today=TODAY)
     before = _everything()
 
-    refresh(since=None, full=False, today=TODAY)
-    refresh(since=date(2026, 1, 1), full=False, today=TODAY)
+    rerun = refresh(since=None, full=False, today=TODAY)
+    again = refresh(since=date(2026, 1, 1), full=False, today=TODAY)
+    # Days that did not change write no count row (the bitmaps are rewritten).
+    counts = [name for name, *_ in rollup_module._COUNT_TABLES]
+    assert [rerun[name] for name in counts] == [0] * len(counts)
+    assert [again[name] for name in counts] == [0] * len(counts)
     refresh(since=None, full=True, today=TODAY)
 
     assert _everything() == before
@@ -468,12 +473,25 @@ def test_refresh_totals_sum_ratings_per_track_and_open_follows_per_artist():
     )
 
     assert refresh_totals() == {"track_ratings": 2, "artist_followers": 1}
-    assert refresh_totals() == {"track_ratings": 2, "artist_followers": 1}  # rewritten, not added
+    assert refresh_totals() == {"track_ratings": 0, "artist_followers": 0}  # nothing changed
     assert set(TrackRatings.objects.values_list("track_id", "genre_id", "votes", "total")) == {
         (track.pk, rock.pk, 3, 12),
         (other.pk, rock.pk, 1, 1),
     }
     assert list(ArtistFollowers.objects.values_list("artist_id", "followers")) == [(artist.pk, 2)]
+
+    # A score edited, a track's only rating deleted, a track moved to another genre, the
+    # last follows ended: each changed total is rewritten, each emptied one dropped.
+    pop = make_genre("Pop")
+    Rating.objects.filter(listener=people[1], track=track).update(score=5)
+    Rating.objects.filter(track=other).delete()
+    Track.objects.filter(pk=track.pk).update(genre=pop)
+    Follow.objects.filter(unfollowed_at__isnull=True).update(unfollowed_at=at(2026, 2, 1))
+    assert refresh_totals() == {"track_ratings": 2, "artist_followers": 1}
+    assert list(TrackRatings.objects.values_list("track_id", "genre_id", "votes", "total")) == [
+        (track.pk, pop.pk, 3, 14)
+    ]
+    assert not ArtistFollowers.objects.exists()
 
     # The sums keep to what ratings and follows can add up to.
     for model, fields in (
@@ -493,15 +511,7 @@ def _count_tables() -> dict[str, list[tuple]]:
     }
 
 
-@pytest.fixture(params=["shifted", "summed"])
-def month_rows(request, monkeypatch):
-    """Short incremental runs in early February: month rows moved day by day, or summed
-    again from the days (the two ways `refresh` keeps them)."""
-    monkeypatch.setattr(rollup_module, "SHIFT_MONTH_FROM_DAY", 1 if request.param == "shifted" else 32)
-    return request.param
-
-
-def test_refresh_day_by_day_moves_the_month_rows_to_what_a_full_rebuild_sums(data, month_rows):
+def test_refresh_day_by_day_moves_the_month_rows_to_what_a_full_rebuild_sums(data):
     se, us, t1, t2 = data["se"], data["us"], data["t1"], data["t2"]
     ep = Episode.objects.get()
     refresh(since=None, full=False, today=date(2026, 2, 1))
@@ -527,17 +537,17 @@ def test_refresh_day_by_day_moves_the_month_rows_to_what_a_full_rebuild_sums(dat
     assert _count_tables() == moved
 
 
-def test_refresh_interrupted_mid_month_is_completed_by_the_next_run(data, month_rows, monkeypatch):
+def test_refresh_interrupted_mid_month_is_completed_by_the_next_run(data, monkeypatch):
     se, t2 = data["se"], data["t2"]
     refresh(since=None, full=False, today=date(2026, 2, 1))
     make_event(se, track=t2, played_at=at(2026, 2, 2, 9))
     make_event(se, track=t2, played_at=at(2026, 2, 3, 9))
     refresh_day = rollup_module._refresh_day
 
-    def interrupted(cursor, day):
+    def interrupted(cursor, day, **options):
         if day == TODAY:
             raise RuntimeError("interrupted")
-        return refresh_day(cursor, day)
+        return refresh_day(cursor, day, **options)
 
     monkeypatch.setattr(rollup_module, "_refresh_day", interrupted)
     with pytest.raises(RuntimeError):
