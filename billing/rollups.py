@@ -26,16 +26,29 @@ between two day starts, so a full refresh reads each subscription once.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
-from django.db.models import CharField, Count, DecimalField, F, Max, Min, Q, Sum
-from django.db.models.functions import Cast, Coalesce, TruncDate
+import numpy as np
+from django.db import connection, transaction
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    CharField,
+    Count,
+    DecimalField,
+    F,
+    Max,
+    Min,
+    Q,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Coalesce, Round, TruncDate
 
 from analytics.kpis import _time
 from analytics.rollups._sql import EpochMicroseconds, insert_rows
@@ -65,7 +78,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _REVENUE_STATUSES = (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED)
 _MONEY = DecimalField(max_digits=16, decimal_places=2)
-_BATCH = 20_000
 _TABLES = {
     "subscriber_days": SubscriberDay,
     "subscriber_region_days": SubscriberRegionDay,
@@ -80,8 +92,10 @@ _ZERO = Decimal("0.00")
 _CENT = Decimal("0.01")
 
 # (start, end, paid_from, arr_cents, id, plan_id); instants in epoch microseconds,
-# `end` None while open, `paid_from` None when the subscription is never paid.
-_Sub = tuple[int, int | None, int | None, int, int, int]
+# `end` _NEVER while open, `paid_from` _NEVER when the subscription is never paid.
+_Sub = tuple[int, int, int, int, int, int]
+_NEVER = 2**62
+_NO_PLAN = -1
 
 
 def refresh(
@@ -161,10 +175,6 @@ def _last_payment_day() -> date | None:
 
 def _us(moment: datetime) -> int:
     return (moment - _EPOCH) // _MICROSECOND
-
-
-def _cents(amount: Decimal) -> int:
-    return int(amount * 100)
 
 
 def _money(cents: int) -> Decimal:
@@ -289,61 +299,129 @@ class _Sweep:
     """Every listener's subscription state at successive day starts.
 
     A listener's state at instant t (its group and 12 x MRR) depends only on its
-    subscriptions and sign-up, so between two day starts only the listeners with an
-    event (sign-up, start, trial end, end) in between are recomputed.
+    subscriptions and sign-up. The state at the first day start is computed for every
+    listener at once with numpy; between two day starts only the listeners with an event
+    (sign-up, start, trial end, end) in between are recomputed, one by one.
     """
 
     def __init__(self, *, begin_instant: datetime, boundaries: list[datetime]) -> None:
         self.boundaries = [_us(moment) for moment in boundaries]
         self.groups: dict[tuple[str, int | None], list[int]] = defaultdict(lambda: [0, 0, 0])
         self.arr_of: dict[int, int] = {}  # listener -> 12 x MRR in cents, paying listeners only
-        self.country_of: dict[int, str] = {}
-        self._signup: dict[int, int] = {}
         self._subs: dict[int, list[_Sub]] = defaultdict(list)
         self._contribution: dict[int, tuple[tuple[str, int | None], int, int, int]] = {}
         self._changed: dict[int, set[int]] = defaultdict(set)
-        # The code as stored: `Listener.country` would build a `Country` object per row.
-        listeners = Listener.objects.values_list(
-            "id", Cast("country", CharField()), EpochMicroseconds("signed_up_at")
-        )
-        for listener_id, country, signed_up in listeners.iterator(chunk_size=_BATCH):
-            self.country_of[listener_id] = country
-            self._signup[listener_id] = signed_up
-            self._mark(listener_id, signed_up)
-        if self.boundaries:
-            # Every listener's state is computed at the first day start.
-            self._changed[0].update(self._signup)
-        # Subscriptions over before the first day start cannot change any state from it on.
-        subscriptions = Subscription.objects.filter(
-            Q(ended_at__isnull=True) | Q(ended_at__gt=begin_instant)
-        ).values_list(
-            "id",
-            "listener_id",
-            "plan_id",
-            EpochMicroseconds("started_at"),
-            EpochMicroseconds("trial_ends_at"),
-            EpochMicroseconds("ended_at"),
-            "price",
-            "billing_period",
-        )
-        for sub_id, listener_id, plan_id, start, trial_end, end, price, period in subscriptions.iterator(
-            chunk_size=_BATCH
-        ):
-            paid_from = None if price <= 0 else (start if trial_end is None else trial_end)
-            arr = _cents(price) * (1 if period == BillingPeriod.ANNUAL else 12)
-            self._subs[listener_id].append((start, end, paid_from, arr, sub_id, plan_id))
-            for instant in (start, paid_from, end):
-                if instant is not None:
-                    self._mark(listener_id, instant)
+        self._changed_before: set[int] = set()
+        self._first_state: tuple[list[str], list[int], list[bool], list[int]] = ([], [], [], [])
+        self._position: dict[int, int] = {}
 
-    def _mark(self, listener_id: int, instant: int) -> None:
-        # The state at boundary k includes every event at or before it; every listener is
-        # computed at boundary 0 anyway.
-        if not self.boundaries or instant <= self.boundaries[0]:
+        # The code as stored: `Listener.country` would build a `Country` object per row.
+        listener_rows = _fetch(
+            Listener.objects.order_by("id").values_list(
+                "id", Cast("country", CharField()), EpochMicroseconds("signed_up_at")
+            )
+        )
+        ids = np.array([row[0] for row in listener_rows], dtype=np.int64)
+        countries = [row[1] for row in listener_rows]
+        signups = np.array([row[2] for row in listener_rows], dtype=np.int64)
+        self.country_of: dict[int, str] = dict(zip(ids.tolist(), countries, strict=True))
+        self._signup: dict[int, int] = dict(zip(ids.tolist(), signups.tolist(), strict=True))
+
+        # Subscriptions over before the first day start cannot change any state from it on.
+        cents = Cast(Round(F("price") * 100), BigIntegerField())
+        never = Value(_NEVER, output_field=BigIntegerField())
+        subscription_rows = _fetch(
+            Subscription.objects.filter(Q(ended_at__isnull=True) | Q(ended_at__gt=begin_instant))
+            .order_by()
+            .values_list(
+                "listener_id",
+                EpochMicroseconds("started_at"),
+                Coalesce(EpochMicroseconds("ended_at"), never),
+                Case(
+                    When(price__lte=0, then=never),
+                    default=Coalesce(EpochMicroseconds("trial_ends_at"), EpochMicroseconds("started_at")),
+                    output_field=BigIntegerField(),
+                ),
+                Case(
+                    When(billing_period=BillingPeriod.ANNUAL, then=cents),
+                    default=cents * 12,
+                    output_field=BigIntegerField(),
+                ),
+                "id",
+                "plan_id",
+            )
+        )
+        subs = np.array(subscription_rows, dtype=np.int64).reshape(-1, 7)
+        # A listener who signed up since the read above is refreshed on the next run.
+        subs = subs[np.isin(subs[:, 0], ids)]
+        if not self.boundaries:
             return
-        index = bisect_left(self.boundaries, instant)
-        if index < len(self.boundaries):
-            self._changed[index].add(listener_id)
+
+        first = self.boundaries[0]
+        self._start_at(first, ids, countries, signups, subs)
+        # A listener's state at boundary k includes every event at or before it.
+        bounds = np.array(self.boundaries, dtype=np.int64)
+        for owners, instants in (
+            (ids, signups),
+            *((subs[:, 0], subs[:, column]) for column in (1, 2, 3)),
+        ):
+            later = (instants > first) & (instants != _NEVER)
+            index = np.searchsorted(bounds, instants[later], side="left")
+            inside = index < len(bounds)
+            for k, listener_id in zip(index[inside].tolist(), owners[later][inside].tolist(), strict=True):
+                self._changed[k].add(listener_id)
+        changed = np.fromiter(set().union(*self._changed.values()), dtype=np.int64)
+        for listener_id, *sub in subs[np.isin(subs[:, 0], changed)].tolist():
+            self._subs[listener_id].append(tuple(sub))
+
+    def _start_at(
+        self, at: int, ids: np.ndarray, countries: list[str], signups: np.ndarray, subs: np.ndarray
+    ) -> None:
+        """Every listener's state at instant `at`, as `_update` would find it one by one."""
+        owner = np.searchsorted(ids, subs[:, 0])
+        start, end, paid_from, sub_arr, sub_id, plan_id = subs[:, 1:].T
+        active = (start <= at) & (at < end)
+        paid = active & (at >= paid_from)
+        arr = np.zeros(len(ids), dtype=np.int64)
+        np.add.at(arr, owner[paid], sub_arr[paid])
+        # The primary plan: the active subscription ranking last by (paid, 12 x MRR,
+        # start, id), as in `_state`.
+        ranked = np.flatnonzero(active)[
+            np.lexsort((sub_id[active], start[active], sub_arr[active], paid[active], owner[active]))
+        ]
+        plan = np.full(len(ids), _NO_PLAN, dtype=np.int64)
+        if len(ranked):
+            last = ranked[np.append(owner[ranked][1:] != owner[ranked][:-1], True)]
+            plan[owner[last]] = plan_id[last]
+        signed = signups <= at
+        paying = arr > 0
+        counted = signed | paying
+        # Per (country, plan) group: listeners signed up, paying listeners, 12 x MRR.
+        code_of: dict[str, int] = {}
+        country_code = np.array(
+            [code_of.setdefault(country, len(code_of)) for country in countries], dtype=np.int64
+        )
+        keys, group_of = np.unique(
+            np.stack([country_code[counted], plan[counted]], axis=1), axis=0, return_inverse=True
+        )
+        totals = np.zeros((len(keys), 3), dtype=np.int64)
+        np.add.at(totals, group_of.ravel(), np.stack([signed, paying, arr], axis=1)[counted].astype(np.int64))
+        country_of_code = list(code_of)
+        for (code, plan_id), total in zip(keys.tolist(), totals.tolist(), strict=True):
+            self.groups[(country_of_code[code], None if plan_id == _NO_PLAN else plan_id)] = total
+        self.arr_of = dict(zip(ids[paying].tolist(), arr[paying].tolist(), strict=True))
+        # A listener's contribution at `at`, for `_update` to take out of its group when
+        # the listener first changes.
+        self._first_state = (countries, plan.tolist(), signed.tolist(), arr.tolist())
+        self._position = dict(zip(ids.tolist(), range(len(ids)), strict=True))
+
+    def _first_contribution(self, listener_id: int) -> tuple[tuple[str, int | None], int, int, int] | None:
+        countries, plans, signed, arrs = self._first_state
+        i = self._position[listener_id]
+        if not (signed[i] or arrs[i]):
+            return None
+        plan_id = None if plans[i] == _NO_PLAN else plans[i]
+        return (countries[i], plan_id), 1 if signed[i] else 0, 1 if arrs[i] else 0, arrs[i]
 
     def advance(self, index: int) -> None:
         """Move the state to boundary `index`; boundaries must be visited in order."""
@@ -356,7 +434,11 @@ class _Sweep:
         signed = 1 if self._signup[listener_id] <= at else 0
         paying = 1 if arr else 0
         key = (self.country_of[listener_id], plan_id)
-        old = self._contribution.pop(listener_id, None)
+        if listener_id in self._changed_before:
+            old = self._contribution.pop(listener_id, None)
+        else:
+            self._changed_before.add(listener_id)
+            old = self._first_contribution(listener_id)
         if old is not None:
             group = self.groups[old[0]]
             group[0] -= old[1]
@@ -379,14 +461,23 @@ def _state(subs: list[_Sub] | tuple, at: int) -> tuple[int | None, int]:
     best: tuple[tuple[bool, int, int, int], int] | None = None
     arr = 0
     for start, end, paid_from, sub_arr, sub_id, plan_id in subs:
-        if start <= at and (end is None or at < end):
-            paid = paid_from is not None and at >= paid_from
+        if start <= at < end:
+            paid = at >= paid_from
             if paid:
                 arr += sub_arr
             rank = (paid, sub_arr, start, sub_id)
             if best is None or rank > best[0]:
                 best = (rank, plan_id)
     return (best[1] if best else None), arr
+
+
+def _fetch(queryset) -> list[tuple]:
+    """The rows of a `values_list` queryset as the database returns them, without
+    Django's per-row conversion: the columns read this way are integers or text."""
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def _first_paid_instants() -> dict[int, int]:
@@ -398,8 +489,9 @@ def _first_paid_instants() -> dict[int, int]:
         .values("listener_id")
         .annotate(first=Min(EpochMicroseconds(paid_from)))
         .values_list("listener_id", "first")
+        .order_by()
     )
-    return dict(rows.iterator(chunk_size=_BATCH))
+    return dict(_fetch(rows))
 
 
 def _write_mrr_month(

@@ -443,7 +443,7 @@ def _rebuild_month_in_python(
     cursor, m: object, track_countries: list[tuple], start: object, end: object
 ) -> dict[str, int]:
     """The month's podcast rows by region and device and its streams by country (see
-    `_refresh_day_in_python`), day and month rows."""
+    `_day_rows_in_python`), day and month rows."""
     played_day, day_params = _sql.local_date("e.played_at")
     cursor.execute(
         f"SELECT {played_day}, l.country, e.device, p.podcast_id, COUNT(*) FROM {_EVENT} e "

@@ -23,6 +23,7 @@ from billing.models import (
     SubscriberDay,
     SubscriberRegionDay,
     Subscription,
+    Tier,
     TrialMonth,
 )
 from tests.factories import at, make_listener, make_payment, make_plan, make_subscription
@@ -314,3 +315,39 @@ def test_epoch_microseconds_are_exact_on_both_databases():
     assert Subscription.objects.filter(pk=sub.pk).values_list(
         EpochMicroseconds("started_at"), EpochMicroseconds("trial_ends_at")
     ).get() == (expected, None)
+
+
+def test_a_window_starts_from_the_state_the_day_by_day_sweep_reaches():
+    # The state at a window's first day is computed for every listener at once; the full
+    # rebuild reaches the same day through each listener's own changes. Overlapping
+    # subscriptions (one open at most) rank paid first, then by amount, start and id.
+    LATER = at(2026, 6, 1)
+    premium = make_plan("premium", price="10.00")
+    family = make_plan("family", price="15.00")
+    annual = make_plan("annual", price="120.00", billing_period="annual")
+    free = make_plan("free", tier=Tier.FREE, price="0.00")
+    paid_over_trial = make_listener(country="SE", signed_up_at=at(2026, 1, 1))
+    make_subscription(paid_over_trial, family, started_at=at(2026, 2, 1), trial_ends_at=at(2026, 3, 20))
+    make_subscription(paid_over_trial, premium, started_at=at(2026, 1, 5), ended_at=LATER)
+    larger = make_listener(country="US", signed_up_at=at(2026, 1, 1))
+    make_subscription(larger, premium, started_at=at(2026, 1, 5), ended_at=LATER)
+    make_subscription(larger, family, started_at=at(2026, 1, 6))
+    same_amount = make_listener(country="US", signed_up_at=at(2026, 1, 1))
+    make_subscription(same_amount, annual, started_at=at(2026, 1, 7), ended_at=LATER)  # 12 x MRR 120
+    make_subscription(same_amount, premium, started_at=at(2026, 1, 8))  # 12 x MRR 120, later
+    ended = make_listener(country="NO", signed_up_at=at(2026, 1, 1))
+    make_subscription(ended, premium, started_at=at(2026, 1, 5), ended_at=at(2026, 3, 1))
+    make_subscription(ended, free, started_at=at(2026, 3, 1))
+    make_listener(country="NO", signed_up_at=at(2026, 3, 2))  # signs up inside the window
+
+    rollups.refresh(full=True, today=date(2026, 3, 25))
+    day_by_day = dump()
+    states = {(row[1], row[2]): row[3:] for row in day_by_day["SubscriberDay"] if str(row[0]) == "2026-03-01"}
+    assert states == {
+        ("NO", free.id): (1, 0, Decimal("0.00")),
+        ("SE", premium.id): (1, 1, Decimal("120.00")),
+        ("US", family.id): (1, 1, Decimal("300.00")),  # 120 + 180, under the larger plan
+        ("US", premium.id): (1, 1, Decimal("240.00")),  # the later of two equal amounts
+    }
+    rollups.refresh(since=date(2026, 3, 1), today=date(2026, 3, 25))
+    assert dump() == day_by_day
