@@ -8,11 +8,11 @@ tables alone.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from fractions import Fraction
+from itertools import pairwise
 
-from django.db.models import Count, DateField, DateTimeField, ExpressionWrapper, F, Q, Sum, Value
-from django.db.models.functions import TruncMonth
+from django.db.models import Count, Q, Sum
 
 from analytics.kpis import _time
 from analytics.kpis.registry import Column, KpiResult, kpi, reference
@@ -21,7 +21,6 @@ from catalog.models import Artist, ArtistFollowers, Follow, Rating, Track, Track
 TOP_RATED = 50
 TOP_ARTISTS = 20
 DEFAULT_MIN_VOTES = 5
-_MICROSECOND = Value(timedelta(microseconds=1))
 
 
 @kpi(
@@ -190,7 +189,7 @@ def artist_followers(*, start: date, end: date, today: date, genre: int | None =
         totals, follows = totals.filter(artist__genres=genre), follows.filter(artist__genres=genre)
     # In force at `at` = open now, less the open ones followed after `at`, plus the ones
     # followed by `at` and unfollowed after it.
-    followers: dict[int, int] = defaultdict(int, totals.values_list("artist_id", "followers"))
+    corrections: dict[int, int] = defaultdict(int)
     for rows, sign in (
         (follows.filter(unfollowed_at__isnull=True, followed_at__gt=at), -1),
         (follows.filter(unfollowed_at__gt=at, followed_at__lte=at), 1),
@@ -198,7 +197,17 @@ def artist_followers(*, start: date, end: date, today: date, genre: int | None =
         for artist_id, count in (
             rows.values("artist_id").annotate(n=Count("id")).values_list("artist_id", "n")
         ):
-            followers[artist_id] += sign * count
+            corrections[artist_id] += sign * count
+    # Only corrected artists can change places: the first 20 + k of the open counts (k
+    # corrected artists) hold at least 20 uncorrected ones, ahead of every artist after
+    # them (ties by id alike), so the top 20 is among those and the corrected artists.
+    order = totals.order_by("-followers", "artist_id").values_list("artist_id", "followers")
+    followers = dict(order[: TOP_ARTISTS + len(corrections)])
+    missing = [artist_id for artist_id in corrections if artist_id not in followers]
+    if missing:
+        followers.update(order.filter(artist_id__in=missing))
+    for artist_id, change in corrections.items():
+        followers[artist_id] = followers.get(artist_id, 0) + change
     ranked = sorted((item for item in followers.items() if item[1] > 0), key=lambda item: (-item[1], item[0]))
     return _followers_result(ranked[:TOP_ARTISTS], start=start, end=end, at=at)
 
@@ -228,23 +237,25 @@ def _followers_result(top: list[tuple[int, int]], *, start: date, end: date, at:
     ids = [artist_id for artist_id, _ in top]
     net: dict[tuple[int, date], int] = defaultdict(int)
     if months and ids:
-        since = _time.day_start(months[0])
+        # A follow made at a month's first instant is already in force then, so it belongs
+        # to the month before: a month counts the events of (its start, the next month's
+        # start], the last one cut at `at`, and its net new is exactly followers(end) -
+        # followers(start). One count per month, compared as instants: no time-zone
+        # conversion of every row.
+        edges = [_time.day_start(month) for month in months] + [at]
         for field, sign in (("followed_at", 1), ("unfollowed_at", -1)):
-            # A follow made at a month's first instant is already in force then, so it
-            # belongs to the month before: events bucket by (month start, next month start],
-            # and a month's net new is exactly followers(end) - followers(start).
-            just_before = ExpressionWrapper(F(field) - _MICROSECOND, output_field=DateTimeField())
+            counts = {
+                f"month_{n}": Count("id", filter=Q(**{f"{field}__gt": lo, f"{field}__lte": hi}))
+                for n, (lo, hi) in enumerate(pairwise(edges))
+            }
             made = (
-                Follow.objects.filter(artist_id__in=ids, **{f"{field}__gt": since, f"{field}__lte": at})
-                .annotate(
-                    month=TruncMonth(just_before, output_field=DateField(), tzinfo=_time.reporting_zone())
-                )
-                .values("artist_id", "month")
-                .annotate(n=Count("id"))
-                .values_list("artist_id", "month", "n")
+                Follow.objects.filter(artist_id__in=ids, **{f"{field}__gt": edges[0], f"{field}__lte": at})
+                .values("artist_id")
+                .annotate(**counts)
             )
-            for artist_id, month, count in made:
-                net[(artist_id, month)] += sign * count
+            for row in made:
+                for n, month in enumerate(months):
+                    net[(row["artist_id"], month)] += sign * row[f"month_{n}"]
     names = dict(Artist.objects.filter(id__in=ids).values_list("id", "name"))
     rows = []
     for rank, (artist_id, followers) in enumerate(top, start=1):

@@ -296,3 +296,35 @@ def test_top_rated_candidate_cut_keeps_the_exact_ranking():
     )
     assert len(top) == content_ratings.TOP_RATED
     assert top == exact[: content_ratings.TOP_RATED]
+
+
+def test_artist_followers_ranks_corrected_artists_from_past_the_first_twenty(compute):
+    # 25 artists: artist n has 30 - n followers now (followed on Jan 1). Artist 25 (5
+    # now, 22nd) had 20 more at the range's end, unfollowed since: 25 then. Artist 1 (29
+    # now) gained 25 of them since: 4 then, out of the top 20.
+    artists = [make_artist(f"A{n:02d}") for n in range(1, 26)]
+    people = [make_listener() for _ in range(60)]
+    for n, artist in enumerate(artists, start=1):
+        for person in people[: 30 - n]:
+            followed = at(2026, 3, 2) if n == 1 and person in people[4:29] else at(2026, 1, 1)
+            Follow.objects.create(listener=person, artist=artist, followed_at=followed)
+    for person in people[30:50]:
+        Follow.objects.create(
+            listener=person, artist=artists[24], followed_at=at(2026, 1, 1), unfollowed_at=at(2026, 3, 1, 12)
+        )
+
+    # The range ends as Mar 1 starts: the follows of Mar 1 noon and Mar 2 come after.
+    result = compute("artist-followers", start=date(2026, 2, 1), end=date(2026, 3, 1), today=date(2026, 3, 5))
+
+    followers = [(row["artist"], row["followers"]) for row in result.rows]
+    # A05 and A25 tie at 25: by id. A21 (9) is 21st.
+    expected = [
+        ("A02", 28),
+        ("A03", 27),
+        ("A04", 26),
+        ("A05", 25),
+        ("A25", 25),
+        *((f"A{n:02d}", 30 - n) for n in range(6, 21)),
+    ]
+    assert followers == expected
+    assert [row["net_new_2026_02"] for row in result.rows] == [0] * 20
