@@ -33,7 +33,7 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import (
     BigIntegerField,
     Case,
@@ -51,7 +51,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Coalesce, Round, TruncDate
 
 from analytics.kpis import _time
-from analytics.rollups._sql import EpochMicroseconds, insert_rows
+from analytics.rollups._sql import EpochMicroseconds, fetchall, insert_rows
 from analytics.rollups._sql import d as _d
 from billing.models import (
     BillingPeriod,
@@ -474,10 +474,7 @@ def _state(subs: list[_Sub] | tuple, at: int) -> tuple[int | None, int]:
 def _fetch(queryset) -> list[tuple]:
     """The rows of a `values_list` queryset as the database returns them, without
     Django's per-row conversion: the columns read this way are integers or text."""
-    sql, params = queryset.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+    return fetchall(*queryset.query.sql_with_params())
 
 
 def _first_paid_instants() -> dict[int, int]:

@@ -240,24 +240,25 @@ def refresh_totals() -> dict[str, int]:
 def _sync_table(cursor, table: str, key: str, columns: list[str], select: str) -> int:
     """Make `table` hold exactly the rows of `select` (unique by `key`, its columns named
     as the table's), writing only the rows that differ; returns the rows written."""
-    cursor.execute(f"DROP TABLE IF EXISTS {_FRESH}")
-    cursor.execute(f"CREATE TEMPORARY TABLE {_FRESH} AS {select}")
-    same_key = f"fresh.{key} = {table}.{key}"
-    cursor.execute(f"DELETE FROM {table} WHERE NOT EXISTS (SELECT 1 FROM {_FRESH} AS fresh WHERE {same_key})")
-    written = max(cursor.rowcount, 0)
-    cursor.execute(
-        f"UPDATE {table} SET {', '.join(f'{column} = fresh.{column}' for column in columns)} "
-        f"FROM {_FRESH} AS fresh WHERE {same_key} "
-        f"AND ({' OR '.join(f'{table}.{column} <> fresh.{column}' for column in columns)})"
-    )
-    written += max(cursor.rowcount, 0)
-    names = ", ".join([key, *columns])
-    cursor.execute(
-        f"INSERT INTO {table} ({names}) SELECT {names} FROM {_FRESH} AS fresh "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {same_key})"
-    )
-    written += max(cursor.rowcount, 0)
-    cursor.execute(f"DROP TABLE {_FRESH}")
+    written = 0
+    with _sql.temporary_table(_FRESH, select, []) as fresh:
+        same_key = f"fresh.{key} = {table}.{key}"
+        cursor.execute(
+            f"DELETE FROM {table} WHERE NOT EXISTS (SELECT 1 FROM {fresh} AS fresh WHERE {same_key})"
+        )
+        written += max(cursor.rowcount, 0)
+        cursor.execute(
+            f"UPDATE {table} SET {', '.join(f'{column} = fresh.{column}' for column in columns)} "
+            f"FROM {fresh} AS fresh WHERE {same_key} "
+            f"AND ({' OR '.join(f'{table}.{column} <> fresh.{column}' for column in columns)})"
+        )
+        written += max(cursor.rowcount, 0)
+        names = ", ".join([key, *columns])
+        cursor.execute(
+            f"INSERT INTO {table} ({names}) SELECT {names} FROM {fresh} AS fresh "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {same_key})"
+        )
+        written += max(cursor.rowcount, 0)
     return written
 
 
@@ -549,7 +550,7 @@ _TABLE_OF = {key: (model._meta.db_table, columns, value) for key, model, columns
 def _refresh_day(cursor, day: date, *, in_month_rows: bool) -> dict[str, int]:
     """Bring the day rows of local day `day` and, by the same change, the month rows of
     its month up to date; returns the rows written per table. `in_month_rows` false:
-    the day rows there are are in no month row, and are dropped first."""
+    the day's stored rows are in no month row, and are dropped first."""
     d, m = _date(day), _date(month_start(day))
     lo, hi = _instant(day_start(day)), _instant(day_start(day + _ONE_DAY))
     if not in_month_rows:
@@ -596,13 +597,11 @@ def _refresh_day(cursor, day: date, *, in_month_rows: bool) -> dict[str, int]:
     for key, rows in _day_rows_in_python(cursor, d, lo, hi).items():
         table, columns, value = _TABLE_OF[key]
         names = ", ".join([*columns, value])
-        cursor.execute(f"DROP TABLE IF EXISTS {_FRESH}")
-        cursor.execute(f"CREATE TEMPORARY TABLE {_FRESH} AS SELECT {names} FROM {table} WHERE 1 = 0")
-        if rows:
-            placeholders = ", ".join(["%s"] * (len(columns) + 1))
-            cursor.executemany(f"INSERT INTO {_FRESH} ({names}) VALUES ({placeholders})", rows)
-        move(key, f"SELECT {names} FROM {_FRESH}", [])
-        cursor.execute(f"DROP TABLE {_FRESH}")
+        with _sql.temporary_table(_FRESH, f"SELECT {names} FROM {table} WHERE 1 = 0", []) as fresh:
+            if rows:
+                placeholders = ", ".join(["%s"] * (len(columns) + 1))
+                cursor.executemany(f"INSERT INTO {fresh} ({names}) VALUES ({placeholders})", rows)
+            move(key, f"SELECT {names} FROM {fresh}", [])
     move(
         "country_signups",
         f"SELECT country, COUNT(*) AS signups FROM {_LISTENER} "
@@ -622,31 +621,29 @@ def _move_day(
     returns the rows written. The change is worked out in the database first: where it
     is nothing, nothing is written."""
     dims = ", ".join(columns)
-    cursor.execute(f"DROP TABLE IF EXISTS {_CHANGES}")
-    cursor.execute(
-        f"CREATE TEMPORARY TABLE {_CHANGES} AS SELECT {dims}, SUM(moved) AS moved FROM ("
+    select = (
+        f"SELECT {dims}, SUM(moved) AS moved FROM ("
         f"SELECT {dims}, {value} AS moved FROM ({fresh}) fresh "
         f"UNION ALL SELECT {dims}, -{value} FROM {table} WHERE grain = %s AND period = %s"
-        f") day_rows GROUP BY {dims} HAVING SUM(moved) <> 0",
-        [*params, DAY, d],
+        f") day_rows GROUP BY {dims} HAVING SUM(moved) <> 0"
     )
-    cursor.execute(f"SELECT COUNT(*), COUNT(CASE WHEN moved < 0 THEN 1 END) FROM {_CHANGES}")
-    changes, decreases = cursor.fetchone()
     written = 0
-    if changes:
+    with _sql.temporary_table(_CHANGES, select, [*params, DAY, d]) as changed:
+        cursor.execute(f"SELECT COUNT(*), COUNT(CASE WHEN moved < 0 THEN 1 END) FROM {changed}")
+        changes, decreases = cursor.fetchone()
         matched = " AND ".join(f"{table}.{column} = changes.{column}" for column in columns)
-        for grain, period in ((DAY, d), (MONTH, m)):
+        for grain, period in ((DAY, d), (MONTH, m)) if changes else ():
             # Existing rows first, then the keys new to the period (only increases can
             # be new: the month rows hold the day rows); rows moved to zero go.
             cursor.execute(
-                f"UPDATE {table} SET {value} = {table}.{value} + changes.moved FROM {_CHANGES} AS changes "
+                f"UPDATE {table} SET {value} = {table}.{value} + changes.moved FROM {changed} AS changes "
                 f"WHERE {table}.grain = %s AND {table}.period = %s AND {matched}",
                 [grain, period],
             )
             written += max(cursor.rowcount, 0)
             cursor.execute(
                 f"INSERT INTO {table} (grain, period, {dims}, {value}) "
-                f"SELECT %s, %s, {dims}, moved FROM {_CHANGES} AS changes WHERE NOT EXISTS ("
+                f"SELECT %s, %s, {dims}, moved FROM {changed} AS changes WHERE NOT EXISTS ("
                 f"SELECT 1 FROM {table} WHERE {table}.grain = %s AND {table}.period = %s AND {matched})",
                 [grain, period, grain, period],
             )
@@ -655,7 +652,6 @@ def _move_day(
                 cursor.execute(
                     f"DELETE FROM {table} WHERE grain = %s AND period = %s AND {value} = 0", [grain, period]
                 )
-    cursor.execute(f"DROP TABLE {_CHANGES}")
     return written
 
 
