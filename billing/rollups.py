@@ -43,6 +43,7 @@ from django.db.models import (
     F,
     Max,
     Min,
+    Model,
     Q,
     Sum,
     Value,
@@ -89,6 +90,7 @@ _TABLES = {
     "trial_months": TrialMonth,
 }
 _ZERO = Decimal("0.00")
+_FACT_COLUMNS = ("attempts", "succeeded", "failed", "gross", "refunds")
 _CENT = Decimal("0.01")
 
 # (start, end, paid_from, arr_cents, id, plan_id); instants in epoch microseconds,
@@ -197,6 +199,7 @@ def _refresh_days(
     month_snapshot: dict[int, int] | None = None
     month_begin: date | None = None
     facts: dict[date, dict[_FactKey, _Facts]] = {}
+    stored: dict[str, dict[date, set[tuple]]] = {}
     for index, day in enumerate(days):
         if index == 0 or day.day == 1:
             if index > 0:
@@ -204,7 +207,9 @@ def _refresh_days(
                     for table, count in _write_payment_month(_time.add_months(day, -1), facts).items():
                         written[table] += count
             # One read per month; the days are still written one transaction each.
-            facts = _payment_facts(day, min(_time.month_end(day), last_day + _time.ONE_DAY))
+            month_end = min(_time.month_end(day), last_day + _time.ONE_DAY)
+            facts = _payment_facts(day, month_end)
+            stored = _stored_days(day, month_end)
         if index < len(state_days):
             sweep.advance(index)
             closes_month = month_snapshot is not None and (day.day == 1 or day == last_state_day)
@@ -225,7 +230,7 @@ def _refresh_days(
                 month_snapshot, month_begin = dict(sweep.arr_of), day
         with transaction.atomic():
             state = sweep.groups if index < len(state_days) else None
-            for table, count in _write_day(day, state, facts.get(day, {})).items():
+            for table, count in _write_day(day, state, facts.get(day, {}), stored).items():
                 written[table] += count
         if progress:
             progress("billing: days", index + 1, len(days))
@@ -235,48 +240,64 @@ def _refresh_days(
     return dict(written)
 
 
+# The day tables and the columns of a day's row besides its day.
+_DAY_TABLES: dict[str, tuple[type[Model], tuple[str, ...]]] = {
+    "subscriber_days": (SubscriberDay, ("country", "plan_id", "listeners", "paying", "arr")),
+    "subscriber_region_days": (SubscriberRegionDay, ("region", "plan_id", "listeners", "paying", "arr")),
+    "payment_days": (PaymentDay, ("country", "plan_id", "method", *_FACT_COLUMNS)),
+    "payment_region_days": (PaymentRegionDay, ("region", "plan_id", *_FACT_COLUMNS)),
+}
+
+
+def _stored_days(lo: date, hi: date) -> dict[str, dict[date, set[tuple]]]:
+    """The stored rows of every day table for the days `[lo, hi)`, per table and day,
+    without their day."""
+    stored: dict[str, dict[date, set[tuple]]] = {}
+    for key, (model, columns) in _DAY_TABLES.items():
+        by_day: dict[date, set[tuple]] = defaultdict(set)
+        for day, *values in model.objects.filter(day__gte=lo, day__lt=hi).values_list("day", *columns):
+            by_day[day].add(tuple(values))
+        stored[key] = by_day
+    return stored
+
+
 def _write_day(
-    day: date, groups: dict[tuple[str, int | None], list[int]] | None, facts: dict[_FactKey, _Facts]
+    day: date,
+    groups: dict[tuple[str, int | None], list[int]] | None,
+    facts: dict[_FactKey, _Facts],
+    stored: dict[str, dict[date, set[tuple]]],
 ) -> dict[str, int]:
-    """Replace one day's rows: subscriber state (when `groups` is given) and payments."""
-    written = {}
-    at = _d(day)
+    """Bring one day's rows up to date: subscriber state (when `groups` is given) and
+    payments. A table whose stored rows of the day are already those is not written:
+    a daily run rewrites only the days that changed of the month or more it recomputes."""
+    fresh: dict[str, list[tuple]] = {}
     if groups is not None:
         rows, regional = [], defaultdict(lambda: [0, 0, 0])
-        for (country, plan_id), (listeners, paying, arr) in sorted(
-            groups.items(), key=lambda item: (item[0][0], item[0][1] or 0)
-        ):
+        for (country, plan_id), (listeners, paying, arr) in groups.items():
             if listeners or paying:
-                rows.append((at, country, plan_id, listeners, paying, _money(arr)))
+                rows.append((country, plan_id, listeners, paying, _money(arr)))
                 total = regional[(_region(country), plan_id)]
                 total[0] += listeners
                 total[1] += paying
                 total[2] += arr
-        SubscriberDay.objects.filter(day=day).delete()
-        SubscriberRegionDay.objects.filter(day=day).delete()
-        written["subscriber_days"] = insert_rows(
-            SubscriberDay, ("day", "country", "plan_id", "listeners", "paying", "arr"), rows
-        )
-        written["subscriber_region_days"] = insert_rows(
-            SubscriberRegionDay,
-            ("day", "region", "plan_id", "listeners", "paying", "arr"),
-            [
-                (at, region, plan_id, listeners, paying, _money(arr))
-                for (region, plan_id), (listeners, paying, arr) in regional.items()
-            ],
-        )
-    PaymentDay.objects.filter(day=day).delete()
-    PaymentRegionDay.objects.filter(day=day).delete()
-    written["payment_days"] = insert_rows(
-        PaymentDay,
-        ("day", "country", "plan_id", "method", *_FACT_COLUMNS),
-        [(at, *key, *_fact_values(values)) for key, values in sorted(facts.items())],
-    )
-    written["payment_region_days"] = insert_rows(
-        PaymentRegionDay,
-        ("day", "region", "plan_id", *_FACT_COLUMNS),
-        [(at, *key, *_fact_values(values)) for key, values in _by_region(facts, methods=False).items()],
-    )
+        fresh["subscriber_days"] = rows
+        fresh["subscriber_region_days"] = [
+            (region, plan_id, listeners, paying, _money(arr))
+            for (region, plan_id), (listeners, paying, arr) in regional.items()
+        ]
+    fresh["payment_days"] = [(*key, *_fact_values(values)) for key, values in facts.items()]
+    fresh["payment_region_days"] = [
+        (*key, *_fact_values(values)) for key, values in _by_region(facts, methods=False).items()
+    ]
+    written = {}
+    at = _d(day)
+    for key, rows in fresh.items():
+        if set(rows) == stored.get(key, {}).get(day, set()):
+            written[key] = 0
+            continue
+        model, columns = _DAY_TABLES[key]
+        model.objects.filter(day=day).delete()
+        written[key] = insert_rows(model, ("day", *columns), [(at, *row) for row in rows])
     return written
 
 
@@ -584,9 +605,6 @@ def _payment_facts(first: date, stop: date) -> dict[date, dict[_FactKey, _Facts]
     for row in refunds:
         facts_of(row["local_day"], row)["refunds"] = _two_places(row["total"])
     return out
-
-
-_FACT_COLUMNS = ("attempts", "succeeded", "failed", "gross", "refunds")
 
 
 def _empty_facts() -> _Facts:

@@ -173,10 +173,33 @@ def test_refresh_writes_the_rollup_rows(small):
 def test_refresh_is_idempotent(small):
     rollups.refresh(full=True, today=date(2026, 2, 14))
     first = dump()
-    assert rollups.refresh(full=True, today=date(2026, 2, 14))["subscriber_days"] == 115
+    # The same rows again: no day is rewritten (the few month rows always are).
+    written = rollups.refresh(full=True, today=date(2026, 2, 14))
+    assert {table: written[table] for table in rollups._DAY_TABLES} == dict.fromkeys(rollups._DAY_TABLES, 0)
     assert dump() == first
     rollups.refresh(since=date(2026, 1, 20), today=date(2026, 2, 14))
     assert dump() == first
+
+
+def test_a_refresh_rewrites_only_the_days_that_changed(small):
+    rollups.refresh(full=True, today=date(2026, 2, 14))
+    # L1 cancels premium from Feb 12: the states at the first instants of Feb 12, 13, 14
+    # and 15 change (SE moves to no plan, nothing paid); each of those days has 3 rows,
+    # (SE, no plan), (US, no plan), (US, annual), and so 3 region rows. Payments are as
+    # they were. The daily window (from Jan 1) recomputes every day and writes 4 of them.
+    Subscription.objects.filter(plan=small["premium"]).update(ended_at=at(2026, 2, 12))
+    written = rollups.refresh(today=date(2026, 2, 14))
+    assert (written["subscriber_days"], written["subscriber_region_days"]) == (12, 12)
+    assert (written["payment_days"], written["payment_region_days"]) == (0, 0)
+    assert sorted(
+        SubscriberDay.objects.filter(day=date(2026, 2, 13)).values_list("country", "plan_id", "paying"),
+        key=lambda row: (row[0], row[1] or 0),
+    ) == [("SE", None, 0), ("US", None, 0), ("US", small["annual"].pk, 1)]
+    refreshed = dump()
+    for model in TABLES:
+        model.objects.all().delete()
+    rollups.refresh(full=True, today=date(2026, 2, 14))
+    assert dump() == refreshed
 
 
 def test_refresh_of_an_empty_database_writes_nothing():
