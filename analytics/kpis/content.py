@@ -36,6 +36,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Count, F, Q, QuerySet, Sum, Window
 from django.db.models.functions import RowNumber, TruncMonth
@@ -576,14 +577,17 @@ def _union_all(selects: list[tuple[int, QuerySet]], columns: str) -> list[tuple]
     Django has no UNION of limited querysets on SQLite; wrapping each one in a subquery
     is valid SQL on both databases. `columns` is selected from each wrapped query: "*",
     or aggregates (one row per part)."""
-    if not selects:
-        return []
     statements, params = [], []
     for index, queryset in selects:
-        sql, part_params = queryset.query.sql_with_params()
+        try:
+            sql, part_params = queryset.query.sql_with_params()
+        except EmptyResultSet:  # filters that keep nothing (a country outside the region)
+            continue
         prefix = f"p{index}." if columns == "*" else ""
         statements.append(f"SELECT {index} AS part, {prefix}{columns} FROM ({sql}) p{index}")
         params.extend(part_params)
+    if not statements:
+        return []
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(statements), params)
         return cursor.fetchall()

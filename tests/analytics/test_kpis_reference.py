@@ -12,7 +12,7 @@ from django.db.models import Count
 from analytics.kpis.registry import all_kpis, get_reference, run_kpi
 from analytics.models import Experiment
 from billing.models import Listener, Plan, Tier
-from billing.regions import region_of
+from billing.regions import Region, region_of
 from catalog.models import Genre
 
 # The seeded period is [2025-11-01, 2026-03-01): four months ending the day before Mar 1.
@@ -91,6 +91,10 @@ def _cases(spec, values: dict) -> list[tuple[date, date, dict]]:
             cases.append((*WHOLE, {**base, name: values[name]}))
     if "country" in spec.filters and "device" in spec.filters:
         cases.append((*WHOLE, {**base, "country": values["country"], "device": "mobile"}))
+    if "country" in spec.filters and "region" in spec.filters:
+        # A country outside the chosen region: the filters keep no listener at all.
+        elsewhere = next(region for region in Region.values if region != values["region"])
+        cases.append((*WHOLE, {**base, "country": values["country"], "region": elsewhere}))
     if "grain" in spec.filters:
         cases += [(*WHOLE, {**base, "grain": grain}) for grain in ("day", "week", "month")]
         cases.append((*OTHER_RANGES[0], {**base, "grain": "week"}))
