@@ -10,9 +10,10 @@ row per item and period (a year of month rows is most of the catalogue twelve ti
 Instead `_pruned_top` (1) sums, over the whole range and with the filters, N items
 leading one month of it: the smallest of those sums is a floor F that the true N-th
 item reaches; (2) an item's filtered streams in the range are at most the sum of its
-unfiltered month rows over the m months the range touches, so an item reaching F has
-a month row of at least F / m; only items with such a month row (read off the streams
-index) are summed, each through an index on the item. The result is exact; ties are
+unfiltered month rows (a track's: its country's rows, under a one-country filter) over
+the m months the range touches, so an item reaching F has a month row of at least
+F / m; only items with such a month row (read off the streams index) are summed, each
+through an index on the item. The result is exact; ties are
 broken by id. While a refresh is running, a month row may briefly lag its day rows.
 
 Readings where the specification is silent:
@@ -95,9 +96,14 @@ def _rollup_tracks(covered: rollups.Span, countries: frozenset[str] | None, genr
     return rows.filter(track__genre_id=genre) if genre else rows
 
 
-def _track_bound(genre: int | None) -> QuerySet:
-    """Month rows bounding a track's streams under any country filter: all listeners'."""
-    rows = TrackStreams.objects.all()
+def _track_bound(countries: frozenset[str] | None, genre: int | None) -> QuerySet:
+    """Month rows bounding a track's streams under the filters, one per track and month:
+    the country's own rows under a one-country filter (far tighter than all listeners',
+    so far fewer candidates), all listeners' otherwise."""
+    if countries is not None and len(countries) == 1:
+        rows = TrackCountryStreams.objects.filter(country=next(iter(countries)))
+    else:
+        rows = TrackStreams.objects.all()
     return rows.filter(track__genre_id=genre) if genre else rows
 
 
@@ -216,7 +222,7 @@ def _rollup_top_tracks(
     start: date, end: date, countries: frozenset[str] | None, genre: int | None
 ) -> list[tuple[int, int]]:
     covered = covering(start, end)
-    bound = _track_bound(genre)
+    bound = _track_bound(countries, genre)
     return _pruned_top(
         _rollup_tracks(covered, countries, genre),
         "track_id",
@@ -295,7 +301,7 @@ def _rollup_top_of(
     if genre:
         # The genre's leaders, not the platform's: summed from its tracks' month rows.
         leaders = (
-            _track_bound(genre)
+            _track_bound(countries, genre)
             .filter(grain=rollups.MONTH, period=first)
             .values(track_key)
             .annotate(total=Sum("streams"))
@@ -511,7 +517,7 @@ def _rollup_monthly_top(
     whose month row reaches F are summed. Three UNION ALL statements in all.
     """
     parts = covered.month_parts()
-    bound = _track_bound(genre)
+    bound = _track_bound(countries, genre)
 
     def exact(rows_q: Q) -> QuerySet:
         return _rollup_tracks(covered, countries, genre).filter(rows_q)

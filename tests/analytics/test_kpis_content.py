@@ -408,6 +408,34 @@ def test_top_tracks_pruning_by_country_keeps_the_exact_ranking(charts):
     ]
 
 
+def test_top_tracks_of_one_country_prune_by_that_country_s_month_rows():
+    # Sweden streams T0..T49 4 times each in January, T51 30 times in March, T50 once in
+    # February, when Norway streams T50 9 times. Sweden's floor is 4, so a Swedish top-50
+    # track has a Swedish month row of at least ceil(4 / 3) = 2: T50 (1 in Sweden, though
+    # 10 over all listeners) is never summed. The ranking is exact either way.
+    se, no = make_listener(country="SE"), make_listener(country="NO")
+    tracks = [make_track(f"T{n:02d}") for n in range(52)]
+    events = [event for track in tracks[:50] for event in _streams(se, track, at(2026, 1, 10), 4)]
+    events += _streams(se, tracks[50], at(2026, 2, 10), 1) + _streams(no, tracks[50], at(2026, 2, 11), 9)
+    events += _streams(se, tracks[51], at(2026, 3, 10), 30)
+    ListeningEvent.objects.bulk_create(events)
+    refresh(since=None, full=True, today=date(2026, 3, 31))
+    start, end = date(2026, 1, 1), date(2026, 4, 1)
+
+    result = top_tracks(start=start, end=end, today=TODAY, country="SE")
+
+    assert [(row["track_id"], row["streams"]) for row in result.rows] == [
+        (tracks[51].id, 30),
+        *[(track.id, 4) for track in tracks[:49]],
+    ]
+    assert result == get_reference("top-tracks")(start=start, end=end, today=TODAY, country="SE")
+    everyone = top_tracks(start=start, end=end, today=TODAY).rows
+    assert [(row["track_id"], row["streams"]) for row in everyone[:2]] == [
+        (tracks[51].id, 30),
+        (tracks[50].id, 10),
+    ]
+
+
 def test_top_tracks_reads_the_current_month_row_past_the_last_refresh(charts):
     # Refreshed through Mar 31: [Mar 1, Apr 15) reads March's month row (no day rows
     # exist after Mar 31) and gives the same table as the raw events.
