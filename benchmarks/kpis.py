@@ -236,39 +236,11 @@ def main() -> None:
         _time_filtered(args, start=start, end=end, today=last_day, experiment=experiment)
 
 
-def _filter_values() -> dict[str, object]:
-    """One common value per filter, as the reference test picks them."""
-    from django.db.models import Count
-
-    from billing.models import Listener, Plan, Tier
-    from billing.regions import region_of
-    from catalog.models import Genre
-
-    country = (
-        Listener.objects.values_list("country", flat=True)
-        .annotate(n=Count("id"))
-        .order_by("-n", "country")
-        .first()
-    )
-    return {
-        "country": country,
-        "region": region_of(country),
-        "genre": Genre.objects.annotate(n=Count("tracks"))
-        .order_by("-n", "id")
-        .values_list("id", flat=True)
-        .first(),
-        "plan": Plan.objects.exclude(tier=Tier.FREE)
-        .order_by("price", "code")
-        .values_list("code", flat=True)
-        .first(),
-        "device": "mobile",
-    }
-
-
 def _time_filtered(args: argparse.Namespace, *, start, end, today, experiment) -> None:
     from analytics.kpis.registry import all_kpis, run_kpi
+    from analytics.kpis.samples import common_filter_values
 
-    values = _filter_values()
+    values = {name: value for name, value in common_filter_values().items() if name != "experiment"}
     print(f"\nFiltered KPIs over the same range; times in ms (min / median); values {values}.")
     print(f"{'KPI':<26} {'filter':<8} {'min':>9} {'median':>9}  target")
     slow = []

@@ -7,13 +7,10 @@ from datetime import date
 
 import pytest
 from django.core.management import call_command
-from django.db.models import Count
 
 from analytics.kpis.registry import all_kpis, get_reference, run_kpi
-from analytics.models import Experiment
-from billing.models import Listener, Plan, Tier
-from billing.regions import Region, region_of
-from catalog.models import Genre
+from analytics.kpis.samples import common_filter_values
+from billing.regions import Region
 
 # The seeded period is [2025-11-01, 2026-03-01): four months ending the day before Mar 1.
 END_DATE = "2026-03-01"
@@ -48,26 +45,7 @@ def test_every_kpi_matches_its_raw_reference_on_seeded_data():
         skip_rollups=True,
     )
     call_command("refresh_rollups", "--full", "--today", TODAY.isoformat(), verbosity=0)
-    country = (
-        Listener.objects.values_list("country", flat=True)
-        .annotate(n=Count("id"))
-        .order_by("-n", "country")
-        .first()
-    )
-    values = {
-        "country": country,
-        "region": region_of(country),
-        "device": "mobile",
-        "genre": Genre.objects.annotate(n=Count("tracks"))
-        .order_by("-n", "id")
-        .values_list("id", flat=True)
-        .first(),
-        "plan": Plan.objects.exclude(tier=Tier.FREE)
-        .order_by("price", "code")
-        .values_list("code", flat=True)
-        .first(),
-        "experiment": Experiment.objects.order_by("key").values_list("key", flat=True).first(),
-    }
+    values = common_filter_values()
     mismatches: list[str] = []
     checked = 0
     for spec in all_kpis():
