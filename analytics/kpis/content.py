@@ -13,8 +13,8 @@ item reaches; (2) an item's filtered streams in the range are at most the sum of
 unfiltered month rows (a track's: its country's rows, under a one-country filter) over
 the m months the range touches, so an item reaching F has a month row of at least
 F / m; only items with such a month row (read off the streams index) are summed, each
-through an index on the item. The result is exact; ties are
-broken by id. While a refresh is running, a month row may briefly lag its day rows.
+through an index on the item. The result is exact; ties are broken by id. While a
+refresh is running, a month row may briefly lag its day rows.
 
 Readings where the specification is silent:
 - Rankings break ties by id (track, artist, album, genre, podcast), so ranks are 1..n.
@@ -513,8 +513,9 @@ def _rollup_monthly_top(
 
     A month read from one row per track (a whole month, all listeners or one country)
     takes its leaders off the streams index. Any other month is pruned as in
-    `_pruned_top`: the month's ten all-listener leaders give a floor F, and only tracks
-    whose month row reaches F are summed. Three UNION ALL statements in all.
+    `_pruned_top`: the month's ten leaders in the bound's month rows (the country's
+    under a one-country filter, else all listeners') give a floor F, and only tracks
+    whose bound row reaches F are summed. Three UNION ALL statements in all.
     """
     parts = covered.month_parts()
     bound = _track_bound(countries, genre)
