@@ -19,7 +19,7 @@ from django.db.models import BigIntegerField, Count, F, Max, Q, Sum, Value
 from django.db.models.functions import Coalesce, ExtractHour
 from django_countries import countries as country_names
 
-from analytics.kpis._time import day_start, local_date, reporting_zone, series_buckets
+from analytics.kpis._time import day_start, days, local_date, reporting_zone, series_buckets
 from analytics.kpis.registry import Column, KpiResult, kpi, reference
 from analytics.models import (
     STREAM_MIN_MS,
@@ -64,6 +64,12 @@ def _plan_key(plan: str | None) -> int | None:
     return 0 if found[1] == Tier.FREE else found[0]
 
 
+# Past this many (day, country) pairs PostgreSQL no longer probes them one by one but
+# reads the whole grouping (Europe over 90 days, 4,950 pairs: 30 ms by day range, 80 ms
+# by lists); a range of the days then reads less.
+_LISTED_PAIRS = 1_000
+
+
 def _facts(
     start: date,
     end: date,
@@ -88,9 +94,17 @@ def _facts(
         dims.add(Dim.GENRE)
     if plan_key is not None:
         dims.add(Dim.PLAN)
-    rows = ListeningDay.objects.filter(grouping=grouping_for(dims), day__gte=start, day__lt=end)
-    if countries is not None:
-        rows = rows.filter(country__in=countries)
+    rows = ListeningDay.objects.filter(grouping=grouping_for(dims))
+    if countries is not None and len(countries) * (end - start).days <= _LISTED_PAIRS:
+        # The days as a list: the index (grouping, day, country, ...) then finds each
+        # (day, country) pair instead of reading every country's rows of the range
+        # (at 10M events over 90 days: one country 12 ms down to 3 ms, North America
+        # 50 ms down to 10 ms).
+        rows = rows.filter(day__in=days(start, end), country__in=countries)
+    else:
+        rows = rows.filter(day__gte=start, day__lt=end)
+        if countries is not None:
+            rows = rows.filter(country__in=countries)
     if device:
         rows = rows.filter(device=device)
     if genre:

@@ -195,6 +195,12 @@ def test_skip_rate_by_hour_uses_the_local_hour(plays, django_assert_max_num_quer
     narrowed[15] = {"hour": 15, "events": 2, "skips": 1, "skip_rate": 0.5}
     narrowed[20] = {"hour": 20, "events": 1, "skips": 0, "skip_rate": 0.0}
     assert rows_of("skip-rate-by-hour", country="US") == narrowed
+    # North America (6 countries) over 13 months: more (day, country) pairs than are
+    # listed, so the days are read as a range instead: the same rows.
+    assert (
+        rows_of("skip-rate-by-hour", start=date(2025, 6, 1), end=date(2026, 7, 1), region="north_america")
+        == narrowed
+    )
 
 
 def test_skip_rate_by_device_lists_every_device(plays):
