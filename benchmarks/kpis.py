@@ -44,15 +44,33 @@ TARGET_MS, HEADLINE_MS = 50.0, 5.0
 FULL_S, INCREMENTAL_S = 90.0, 1.0
 
 
+def _count(least: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least `least`, else a clear error."""
+
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {raw!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"expected at least {least}, got {value}")
+        return value
+
+    return parse
+
+
 def _parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
     parser.add_argument(
-        "--days", type=int, default=90, help="Length of the KPI range, ending on the last day."
+        "--days", type=_count(1), default=90, help="Length of the KPI range, ending on the last day."
     )
-    parser.add_argument("--runs", type=int, default=5, help="Timed runs per KPI through the rollups.")
+    parser.add_argument("--runs", type=_count(1), default=5, help="Timed runs per KPI through the rollups.")
     parser.add_argument(
-        "--raw-runs", type=int, default=1, help="Timed runs per KPI through the raw reference (0: skip them)."
+        "--raw-runs",
+        type=_count(0),
+        default=1,
+        help="Timed runs per KPI through the raw reference (0: skip them).",
     )
     parser.add_argument("--skip-full", action="store_true", help="Do not time a full rebuild.")
     parser.add_argument("--only", nargs="*", help="Time only these KPI slugs.")
