@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
 
+import numpy as np
+import psycopg
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, models, transaction
@@ -190,6 +192,38 @@ def exclusive(name: str) -> Iterator[None]:
         yield
     finally:
         execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def int_columns(rows: QuerySet, *columns: models.Expression) -> list[np.ndarray]:
+    """The values of `columns` (expressions of non-null integers) over `rows`, as one int64
+    array per column.
+
+    PostgreSQL sends them packed into one binary value that numpy reads in place, with no
+    Python object per value (a month of events in a fraction of the time a cursor takes
+    to build its tuples). A value holds at most 1 GB: some 20 million rows of six columns,
+    so callers ask for a month at a time. SQLite goes through the cursor.
+    """
+    names = [f"column_{n}" for n in range(len(columns))]
+    # Only annotations are selected, so the SQL columns come in the order given.
+    query = rows.annotate(**dict(zip(names, columns, strict=True))).values_list(*names).order_by()
+    try:
+        sql, params = query.query.sql_with_params()
+    except EmptyResultSet:
+        return [np.zeros(0, dtype=np.int64) for _ in names]
+    if connection.vendor != "postgresql":
+        table = np.array(fetchall(sql, params), dtype=np.int64).reshape(-1, len(names))
+        return [table[:, n].copy() for n in range(len(names))]
+    # One bytea of fixed-width big-endian records, which numpy reads in place: far cheaper
+    # than a COPY, whose client takes each row as a separate message. Django's cursors bind
+    # on the client and get bytea back as hex text; a cursor binding on the server gets the
+    # bytes themselves (a third faster over a month of events).
+    record = " || ".join(f"int8send(CAST(q.{name} AS bigint))" for name in names)
+    statement = f"SELECT string_agg({record}, ''::bytea) FROM ({sql}) AS q ({', '.join(names)})"
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        (data,) = cursor.execute(statement, params, binary=True).fetchone()
+    table = np.frombuffer(data or b"", dtype=">i8").reshape(-1, len(names))
+    return [table[:, n].astype(np.int64) for n in range(len(names))]
 
 
 def insert_rows(model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:

@@ -6,23 +6,28 @@ the local day of its first event, with its whole length and depth even when it r
 past midnight. A playlist run is a maximal sequence of consecutive events of one session
 from the same playlist (`context = playlist`; a deleted playlist counts as one playlist).
 
-Everything is computed in the database with window functions over the events of a time
-window around the days: looking back far enough that the first session of a day is told
-apart from one continuing from before (the longest play plus the gap), and forward until
-no session of the days can continue past the window. Times are compared in whole
-milliseconds since the epoch.
+The events of a time window around the days are read as integer columns and walked with
+numpy: looking back far enough that the first session of a day is told apart from one
+continuing from before (the longest play plus the gap), and forward until no session of
+the days can continue past the window. Times are compared in whole milliseconds since
+the epoch, rounded half up from the stored microseconds. The database's window functions
+took several times longer for the same walk: they carry every event's row through
+several sorted stages, where numpy sorts three integer columns once.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
-from django.db import connection
+import numpy as np
+from django.db.models import BigIntegerField, Case, F, Value, When
+from django.db.models.expressions import CombinedExpression
+from django.db.models.functions import Coalesce, Ord, Substr
 
 from analytics.kpis._time import day_start, days
 from analytics.models import ListeningEvent, PlayContext, PlaylistRunDay, SessionDay
 from analytics.rollups import _sql
-from billing.models import Listener
 
 SESSION_GAP_MS = 30 * 60 * 1000
 MAX_RUN_DEPTH = 11  # runs of 11 events or more share one bucket: the funnel needs k + 1 <= 11
@@ -30,68 +35,17 @@ MAX_RUN_DEPTH = 11  # runs of 11 events or more share one bucket: the funnel nee
 SessionTotals = dict[tuple[date, str], list[int]]  # (day, country) -> [sessions, length_ms, depth]
 RunCounts = dict[tuple[date, str, int], int]  # (day, country, depth) -> runs
 
-
-def _epoch_ms(column: str) -> str:
-    if connection.vendor == "postgresql":
-        return f"CAST(ROUND(EXTRACT(EPOCH FROM {column}) * 1000) AS BIGINT)"
-    # SQLite keeps naive UTC text; the Julian day of the Unix epoch is 2440587.5.
-    return f"CAST(ROUND((julianday({column}) - 2440587.5) * 86400000.0) AS INTEGER)"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NO_PLAYLIST = -1
 
 
-def epoch_ms(moment: datetime) -> int:
-    return round(moment.timestamp() * 1000)
+def _epoch_us(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
-_SQL = """
-WITH ev AS (
-    SELECT e.listener_id AS lid, l.country AS country, e.id AS eid, e.played_at AS pa,
-           {epoch} AS t0, e.ms_played AS ms,
-           CASE WHEN e.context = %s THEN COALESCE(e.playlist_id, 0) END AS pl
-    FROM {events} e JOIN {listeners} l ON l.id = e.listener_id
-    WHERE e.played_at >= %s AND e.played_at < %s
-),
-a AS (
-    SELECT lid, country, eid, pa, t0, ms, pl,
-           LAG(t0 + ms) OVER w AS prev_end, LAG(pl) OVER w AS prev_pl, LEAD(t0) OVER w AS next_t0
-    FROM ev WINDOW w AS (PARTITION BY lid ORDER BY pa, eid)
-),
-b AS (
-    SELECT lid, country, eid, pa, t0, ms, pl,
-           CASE WHEN prev_end IS NULL OR t0 - prev_end > {gap} THEN 1 ELSE 0 END AS s_start,
-           CASE WHEN next_t0 IS NULL OR next_t0 - (t0 + ms) > {gap} THEN 1 ELSE 0 END AS s_last,
-           CASE WHEN pl IS NOT NULL AND (prev_end IS NULL OR t0 - prev_end > {gap}
-                                         OR prev_pl IS NULL OR prev_pl <> pl)
-                THEN 1 ELSE 0 END AS r_start
-    FROM a
-),
-c AS (
-    SELECT lid, country, pa, t0, ms, pl, s_last,
-           SUM(s_start) OVER w AS sn, SUM(r_start) OVER w AS rn
-    FROM b WINDOW w AS (PARTITION BY lid ORDER BY pa, eid ROWS UNBOUNDED PRECEDING)
-),
-grouped AS (
-    SELECT lid, sn, MAX(country) AS country, MIN(pa) AS first_pa, MIN(t0) AS first_t0,
-           COUNT(*) AS depth, MAX(CASE WHEN s_last = 1 THEN t0 + ms END) AS last_end
-    FROM c GROUP BY lid, sn
-),
-sessions AS (
-    SELECT lid, sn, country, first_t0, depth, last_end, {day_number} AS n FROM grouped
-),
-runs AS (
-    SELECT lid, sn, COUNT(*) AS depth FROM c WHERE pl IS NOT NULL GROUP BY lid, sn, rn
-)
-SELECT 's', s.n, s.country, COUNT(*), SUM(s.last_end - s.first_t0), SUM(s.depth),
-       SUM(CASE WHEN s.last_end + {gap} >= %s THEN 1 ELSE 0 END)
-FROM sessions s WHERE s.n >= 0 AND s.n < {days}
-GROUP BY s.n, s.country
-UNION ALL
-SELECT 'r', s.n, s.country, CASE WHEN r.depth > {max_depth} THEN {max_depth} ELSE r.depth END,
-       COUNT(*), 0, 0
-FROM runs r
-JOIN sessions s ON s.lid = r.lid AND s.sn = r.sn
-WHERE s.n >= 0 AND s.n < {days}
-GROUP BY s.n, s.country, CASE WHEN r.depth > {max_depth} THEN {max_depth} ELSE r.depth END
-"""
+def _epoch_ms(epoch_us: np.ndarray | int) -> np.ndarray | int:
+    """Whole milliseconds, rounded half up, of microseconds since the epoch."""
+    return (epoch_us + 500) // 1000
 
 
 def session_facts(
@@ -102,46 +56,109 @@ def session_facts(
     `max_ms_played` is the longest play there is (how far back a session may reach) and
     `latest` the last `played_at` there is (nothing can continue past it).
     """
-    day_list = days(lo, hi)
     window_start = day_start(lo) - timedelta(milliseconds=max_ms_played + SESSION_GAP_MS + 1)
     window_end = day_start(hi) + timedelta(days=1)
-    # A session's day, as its number from `lo`: the local date of its first play.
-    first_day, first_day_params = _sql.local_date("first_pa")
-    sql = _SQL.format(
-        day_number=_sql.days_between(first_day, "%s"),
-        days=len(day_list),
-        epoch=_epoch_ms("e.played_at"),
-        events=_sql.table(ListeningEvent),
-        listeners=_sql.table(Listener),
-        gap=SESSION_GAP_MS,
-        max_depth=MAX_RUN_DEPTH,
-    )
     while True:
-        params = [
-            PlayContext.PLAYLIST.value,
-            _sql.dt(window_start),
-            _sql.dt(window_end),
-            *first_day_params,
-            _sql.d(lo),
-            epoch_ms(window_end),
-        ]
-        rows = _sql.fetchall(sql, params)
-        open_sessions = sum(row[6] for row in rows if row[0] == "s")
+        walk = _walk(lo, hi, window_start, window_end)
         # A session that may go on past the window is cut short: widen the window and
         # count again (only sessions running over a whole day without a 30-minute break).
-        if open_sessions and latest is not None and window_end <= latest:
+        if walk.cut_short and latest is not None and window_end <= latest:
             window_end += timedelta(days=1)
             continue
-        break
+        return walk.sessions, walk.runs
+
+
+@dataclass
+class _Walk:
+    sessions: SessionTotals
+    runs: RunCounts
+    cut_short: bool
+
+
+def _walk(lo: date, hi: date, window_start: datetime, window_end: datetime) -> _Walk:
+    """Sessions and runs started on the days `[lo, hi)`, from the events of the window."""
+    listener, country, played_us, event_id, ms_played, playlist = _sql.int_columns(
+        ListeningEvent.objects.filter(played_at__gte=window_start, played_at__lt=window_end),
+        F("listener_id"),
+        _country_number("listener__country"),
+        _sql.EpochMicroseconds("played_at"),
+        F("id"),
+        F("ms_played"),
+        Case(
+            When(context=PlayContext.PLAYLIST, then=Coalesce("playlist_id", Value(0))),
+            default=Value(_NO_PLAYLIST),
+            output_field=BigIntegerField(),
+        ),
+    )
+    if not len(listener):
+        return _Walk({}, {}, cut_short=False)
+    order = np.lexsort((event_id, played_us, listener))
+    listener, played_us, playlist = listener[order], played_us[order], playlist[order]
+    t0 = _epoch_ms(played_us)
+    play_ends = t0 + ms_played[order]
+
+    # Session starts: a listener's first play, or a play after a break beyond the gap.
+    starts_session = np.ones(len(order), dtype=bool)
+    starts_session[1:] = (listener[1:] != listener[:-1]) | (t0[1:] - play_ends[:-1] > SESSION_GAP_MS)
+    firsts = np.flatnonzero(starts_session)
+    lasts = np.append(firsts[1:], len(order)) - 1
+    lengths = play_ends[lasts] - t0[firsts]
+    depths = lasts - firsts + 1
+
+    # A session's day is the local day of its first play, numbered from `lo`.
+    day_edges = np.array([_epoch_us(day_start(day)) for day in days(lo, hi + timedelta(days=1))])
+    day_number = np.searchsorted(day_edges, played_us[firsts], side="right") - 1
+    kept = (day_number >= 0) & (day_number < len(day_edges) - 1)
+    cut_short = bool(np.any(play_ends[lasts][kept] + SESSION_GAP_MS >= _epoch_ms(_epoch_us(window_end))))
+
+    codes, country = np.unique(country[order[firsts]], return_inverse=True)
+    codes = [_country_code(number) for number in codes.tolist()]
+    cell = day_number * len(codes) + country  # (day, country) as one integer
+    day_list = days(lo, hi)
     sessions: SessionTotals = {}
+    for key, count, length, depth in _sums(cell[kept], lengths[kept], depths[kept]):
+        day, code = divmod(key, len(codes))
+        sessions[(day_list[day], codes[code])] = [count, length, depth]
+
+    # Runs: a session's first playlist play, or one from another playlist than the play
+    # before it (a play outside a playlist in between also ends a run).
+    in_playlist = playlist != _NO_PLAYLIST
+    starts_run = in_playlist.copy()
+    starts_run[1:] &= starts_session[1:] | (playlist[1:] != playlist[:-1])
+    run_firsts = np.flatnonzero(starts_run)
+    run_depths = np.bincount(np.cumsum(starts_run)[in_playlist] - 1, minlength=len(run_firsts))
+    run_session = np.cumsum(starts_session)[run_firsts] - 1
+    run_kept = kept[run_session]
+    run_cell = (
+        cell[run_session][run_kept] * (MAX_RUN_DEPTH + 1) + np.minimum(run_depths, MAX_RUN_DEPTH)[run_kept]
+    )
     runs: RunCounts = {}
-    for kind, n, country, a, b, c, _ in rows:
-        day = day_list[n]
-        if kind == "s":
-            sessions[(day, country)] = [int(a), int(b), int(c)]
-        else:
-            runs[(day, country, int(a))] = int(b)
-    return sessions, runs
+    for key, count in _sums(run_cell):
+        day_code, depth = divmod(key, MAX_RUN_DEPTH + 1)
+        day, code = divmod(day_code, len(codes))
+        runs[(day_list[day], codes[code], depth)] = count
+    return _Walk(sessions, runs, cut_short)
+
+
+def _country_number(field: str) -> CombinedExpression:
+    """A two-letter country code as one integer, to travel with the other integers."""
+    return Ord(field) * 256 + Ord(Substr(field, 2, 1))
+
+
+def _country_code(number: int) -> str:
+    return chr(number // 256) + chr(number % 256)
+
+
+def _sums(keys: np.ndarray, *columns: np.ndarray) -> list[tuple[int, ...]]:
+    """(key, rows, sum of each column) per distinct key, in exact integers."""
+    if not len(keys):
+        return []
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    firsts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    counts = np.diff(np.append(firsts, len(keys)))
+    sums = [np.add.reduceat(column[order], firsts) for column in columns]
+    return [tuple(map(int, row)) for row in zip(keys[firsts], counts, *sums, strict=True)]
 
 
 def write_sessions(lo: date, hi: date, *, max_ms_played: int, latest: datetime | None) -> tuple[int, int]:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import random
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
 import pytest
+from django.db.models import BigIntegerField, F, Value
 
 from analytics import rollups
 from analytics.kpis import _time
@@ -14,12 +16,14 @@ from analytics.models import (
     ActiveListenersDay,
     ActivityDay,
     ListeningDay,
+    ListeningEvent,
+    PlaylistRunDay,
     PreviousActivity,
     RollupState,
     SessionDay,
     SignupMonth,
 )
-from analytics.rollups import ROLLUP_MODELS, Dim, grouping_for
+from analytics.rollups import ROLLUP_MODELS, Dim, _sql, grouping_for
 from billing.models import Tier
 from catalog.models import Playlist
 from tests.factories import (
@@ -192,6 +196,70 @@ def test_session_continues_after_a_long_play():
     assert list(SessionDay.objects.values_list("day", "sessions", "length_ms", "depth")) == [
         (date(2026, 1, 11), 1, (26 * 60 + 21) * 60_000, 2),
     ]
+
+
+@pytest.mark.django_db
+def test_session_gaps_compare_plays_in_milliseconds_rounded_half_up():
+    track = make_track()
+    first, second = make_listener(country="SE"), make_listener(country="SE")
+    for listener, microseconds in ((first, 499), (second, 500)):
+        # 10:00 + 1 min ends 10:01:00.000; the next play starts 30 min and 0.499 ms later
+        # (rounds to 30 min: not a break) or 0.5 ms later (rounds up to 30 min + 1 ms).
+        make_event(listener, played_at=at(2026, 1, 10, 10), track=track, ms_played=60_000)
+        later = at(2026, 1, 10, 10, 31) + timedelta(microseconds=microseconds)
+        make_event(listener, played_at=later, track=track, ms_played=1_000)
+    refresh()
+    # first: one session 10:00:00.000 -> 10:31:01.000, 2 plays; second: 60 000 ms and 1 000 ms.
+    assert list(SessionDay.objects.values_list("day", "country", "sessions", "length_ms", "depth")) == [
+        (date(2026, 1, 10), "SE", 3, 1_861_000 + 60_000 + 1_000, 4),
+    ]
+
+
+@pytest.mark.django_db
+def test_plays_at_the_same_instant_follow_their_ids_into_playlist_runs():
+    track = make_track()
+    p1 = Playlist.objects.create(title="P1", created_at=at(2025, 1, 1))
+    p2 = Playlist.objects.create(title="P2", created_at=at(2025, 1, 1))
+    listener = make_listener(country="DE")
+    # Three plays at 12:00, recorded P1, P2, P1: three runs of one play, not P1 twice.
+    for playlist in (p1, p2, p1):
+        make_event(
+            listener, played_at=at(2026, 1, 10, 12), track=track, context="playlist", playlist=playlist
+        )
+    # A play outside a playlist ends a run; a deleted playlist (no id) is one playlist.
+    make_event(listener, played_at=at(2026, 1, 10, 12, 1), track=track, context="album")
+    for _ in range(2):
+        make_event(listener, played_at=at(2026, 1, 10, 12, 2), track=track, context="playlist", playlist=None)
+    refresh()
+    assert sorted(PlaylistRunDay.objects.values_list("day", "country", "depth", "runs")) == [
+        (date(2026, 1, 10), "DE", 1, 3),
+        (date(2026, 1, 10), "DE", 2, 1),
+    ]
+    assert list(SessionDay.objects.values_list("sessions", "depth")) == [(1, 6)]
+
+
+@pytest.mark.django_db
+def test_int_columns_reads_integer_expressions_in_the_order_given():
+    listener = make_listener()
+    events = [
+        make_event(listener, played_at=at(2026, 1, 10, hour), ms_played=1_000 * hour) for hour in (1, 2)
+    ]
+    columns = _sql.int_columns(
+        ListeningEvent.objects.filter(listener=listener),
+        F("ms_played"),
+        F("id"),
+        Value(-7, output_field=BigIntegerField()),
+        _sql.EpochMicroseconds("played_at"),
+    )
+    rows = sorted(zip(*(column.tolist() for column in columns), strict=True))
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    assert rows == [
+        (1_000 * hour, event.id, -7, (event.played_at - epoch) // timedelta(microseconds=1))
+        for hour, event in zip((1, 2), events, strict=True)
+    ]
+    assert all(column.dtype == np.int64 for column in columns)
+    for nothing in (ListeningEvent.objects.filter(ms_played__lt=0), ListeningEvent.objects.none()):
+        assert [len(column) for column in _sql.int_columns(nothing, F("id"), F("ms_played"))] == [0, 0]
 
 
 @pytest.mark.django_db
