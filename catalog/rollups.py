@@ -349,8 +349,10 @@ def _rebuild(
 ) -> dict[str, int]:
     """Rebuild every content rollup of `[first_day, today]` from nothing, in one transaction.
 
-    Month by month and set-based: a month's track streams are grouped once into a
-    temporary table that every track table sums from, day and month rows alike. On
+    Month by month and set-based: a month's track streams are grouped once per (day,
+    country, track) into a temporary table, and that once more per (day, track); every
+    track table sums from the smaller of the two it can, and the finest two take their
+    day rows as they are. On
     PostgreSQL, outside a caller's transaction, the emptied tables lose their indexes and
     foreign keys meanwhile and get them back at the end, as the seed loads events: at 10M
     events, inserting a month's rows into the indexed tables cost ten times grouping
@@ -373,19 +375,22 @@ def _rebuild(
 
 
 _REBUILT = (*(model for _, model, *_ in _COUNT_TABLES), CountryListeners)
-# (result key, table, its dimension columns, their values over the month's track streams
-# `s` and the track `t`) of the tables summed from a month's track streams.
-_TRACK_SUMS = [
+# (result key, table, its dimension columns, their values over a month's streams `s` and
+# the track `t`) of the tables summed from a month's streams per track and country (the
+# genre's) or per track (the others: a third as many rows to join the track to).
+_BY_TRACK_COUNTRY = [
     ("track_country_streams", _TCS, "country, track_id", "s.country, s.track_id"),
-    ("track_streams", _TS, "track_id", "s.track_id"),
-    ("artist_streams", ArtistStreams._meta.db_table, "artist_id", "t.primary_artist_id"),
-    ("album_streams", AlbumStreams._meta.db_table, "album_id", "t.album_id"),
     (
         "genre_country_streams",
         GenreCountryStreams._meta.db_table,
         "country, genre_id",
         "s.country, t.genre_id",
     ),
+]
+_BY_TRACK = [
+    ("track_streams", _TS, "track_id", "s.track_id"),
+    ("artist_streams", ArtistStreams._meta.db_table, "artist_id", "t.primary_artist_id"),
+    ("album_streams", AlbumStreams._meta.db_table, "album_id", "t.album_id"),
 ]
 
 
@@ -405,19 +410,25 @@ def _rebuild_month(cursor, lo: date, hi: date) -> dict[str, int]:
     with _sql.temporary_table(
         "content_month", select, [*day_params, start, end, STREAM_MIN_MS]
     ) as month_rows:
-        for key, table, columns, values in _TRACK_SUMS:
-            join = f"JOIN {_TRACK} t ON t.id = s.track_id" if "t." in values else ""
-            for period, group, params in (
-                ("s.period", f"s.period, {values}", [DAY]),
-                ("%s", values, [MONTH, m]),
-            ):
-                cursor.execute(
-                    f"INSERT INTO {table} (grain, period, {columns}, streams) "
-                    f"SELECT %s, {period}, {values}, SUM(s.streams) FROM {month_rows} s {join} "
-                    f"GROUP BY {group}",
-                    params,
-                )
-                written[key] += max(cursor.rowcount, 0)
+        by_track = f"SELECT period, track_id, SUM(streams) AS streams FROM {month_rows} GROUP BY 1, 2"
+        with _sql.temporary_table("content_month_tracks", by_track, []) as track_rows:
+            for rows, tables in ((month_rows, _BY_TRACK_COUNTRY), (track_rows, _BY_TRACK)):
+                for n, (key, table, columns, values) in enumerate(tables):
+                    join = f"JOIN {_TRACK} t ON t.id = s.track_id" if "t." in values else ""
+                    if n == 0:  # the finest table: its day rows are the grouped rows themselves
+                        day_sums = f"SELECT %s, period, {columns}, streams FROM {rows}"
+                    else:
+                        day_sums = (
+                            f"SELECT %s, s.period, {values}, SUM(s.streams) FROM {rows} s {join} "
+                            f"GROUP BY s.period, {values}"
+                        )
+                    month_sums = (
+                        f"SELECT %s, %s, {values}, SUM(s.streams) FROM {rows} s {join} GROUP BY {values}"
+                    )
+                    insert = f"INSERT INTO {table} (grain, period, {columns}, streams)"
+                    for sums, params in ((day_sums, [DAY]), (month_sums, [MONTH, m])):
+                        cursor.execute(f"{insert} {sums}", params)
+                        written[key] += max(cursor.rowcount, 0)
         cursor.execute(f"SELECT period, country, SUM(streams) FROM {month_rows} GROUP BY period, country")
         track_countries = cursor.fetchall()
     written.update(_rebuild_month_in_python(cursor, m, track_countries, start, end))
