@@ -318,6 +318,9 @@ class RollupGrain(models.TextChoices):
 # PostgreSQL drops a condition the index's own implies, and a leading grain column
 # would then be scanned from its start.
 _MONTH_ROWS = Q(grain=RollupGrain.MONTH)
+# The other indexes of the large tables put the grain last: only a month row and the day
+# row of the 1st share a period, so sorting on the period first rarely compares the
+# grain's text (the per-track-country unique index builds in half the time).
 
 
 class _StreamCount(models.Model):
@@ -340,7 +343,7 @@ class TrackStreams(_StreamCount):
     class Meta:
         verbose_name_plural = "track streams"
         constraints = [
-            models.UniqueConstraint(fields=["grain", "period", "track"], name="trackstreams_unique_grain"),
+            models.UniqueConstraint(fields=["period", "track", "grain"], name="trackstreams_unique_grain"),
         ]
         indexes = [
             models.Index(
@@ -356,7 +359,7 @@ class TrackCountryStreams(_StreamCount):
     """Streams of a track by listeners of one country. Grain: (grain, period, country,
     track). Serves track rankings filtered by country or region: the month rows' index
     leads with the country, so such a page reads its countries' leaders only, and the
-    unique index finds a country's day rows by (grain, period, country)."""
+    unique index finds a country's day rows by (period, country)."""
 
     country = models.CharField(max_length=2)
     # Indexed by `trackcountrystreams_track`, which leads with the track.
@@ -368,7 +371,7 @@ class TrackCountryStreams(_StreamCount):
         verbose_name_plural = "track streams by country"
         constraints = [
             models.UniqueConstraint(
-                fields=["grain", "period", "country", "track"], name="trackcountrystreams_unique_grain"
+                fields=["period", "country", "track", "grain"], name="trackcountrystreams_unique_grain"
             ),
         ]
         indexes = [
@@ -378,7 +381,7 @@ class TrackCountryStreams(_StreamCount):
                 condition=_MONTH_ROWS,
             ),
             # Sums of a few tracks (the candidates of a pruned ranking) under a filter.
-            models.Index(fields=["track", "grain", "period"], name="trackcountrystreams_track"),
+            models.Index(fields=["track", "period", "grain"], name="trackcountrystreams_track"),
         ]
 
     def __str__(self) -> str:
@@ -394,7 +397,7 @@ class ArtistStreams(_StreamCount):
     class Meta:
         verbose_name_plural = "artist streams"
         constraints = [
-            models.UniqueConstraint(fields=["grain", "period", "artist"], name="artiststreams_unique_grain"),
+            models.UniqueConstraint(fields=["period", "artist", "grain"], name="artiststreams_unique_grain"),
         ]
         indexes = [
             models.Index(
@@ -414,7 +417,7 @@ class AlbumStreams(_StreamCount):
     class Meta:
         verbose_name_plural = "album streams"
         constraints = [
-            models.UniqueConstraint(fields=["grain", "period", "album"], name="albumstreams_unique_grain"),
+            models.UniqueConstraint(fields=["period", "album", "grain"], name="albumstreams_unique_grain"),
         ]
         indexes = [
             models.Index(
