@@ -37,7 +37,6 @@ from django.db import transaction
 from django.db.models import (
     BigIntegerField,
     Case,
-    CharField,
     Count,
     DecimalField,
     F,
@@ -52,7 +51,14 @@ from django.db.models import (
 from django.db.models.functions import Cast, Coalesce, Round, TruncDate
 
 from analytics.kpis import _time
-from analytics.rollups._sql import EpochMicroseconds, fetchall, insert_rows
+from analytics.rollups._sql import (
+    EpochMicroseconds,
+    country_code,
+    country_number,
+    fetchall,
+    insert_rows,
+    int_columns,
+)
 from analytics.rollups._sql import d as _d
 from billing.models import (
     BillingPeriod,
@@ -336,26 +342,25 @@ class _Sweep:
         self._first_state: tuple[list[str], list[int], list[bool], list[int]] = ([], [], [], [])
         self._position: dict[int, int] = {}
 
-        # The code as stored: `Listener.country` would build a `Country` object per row.
-        listener_rows = _fetch(
-            Listener.objects.order_by("id").values_list(
-                "id", Cast("country", CharField()), EpochMicroseconds("signed_up_at")
-            )
+        # Integer columns, read without a Python object per value.
+        ids, country_numbers, signups = int_columns(
+            Listener.objects.all(), F("id"), country_number("country"), EpochMicroseconds("signed_up_at")
         )
-        ids = np.array([row[0] for row in listener_rows], dtype=np.int64)
-        countries = [row[1] for row in listener_rows]
-        signups = np.array([row[2] for row in listener_rows], dtype=np.int64)
+        by_id = np.argsort(ids)
+        ids, country_numbers, signups = ids[by_id], country_numbers[by_id], signups[by_id]
+        numbers, country_index = np.unique(country_numbers, return_inverse=True)
+        codes = [country_code(number) for number in numbers.tolist()]
+        countries = [codes[n] for n in country_index.tolist()]
         self.country_of: dict[int, str] = dict(zip(ids.tolist(), countries, strict=True))
         self._signup: dict[int, int] = dict(zip(ids.tolist(), signups.tolist(), strict=True))
 
         # Subscriptions over before the first day start cannot change any state from it on.
         cents = Cast(Round(F("price") * 100), BigIntegerField())
         never = Value(_NEVER, output_field=BigIntegerField())
-        subscription_rows = _fetch(
-            Subscription.objects.filter(Q(ended_at__isnull=True) | Q(ended_at__gt=begin_instant))
-            .order_by()
-            .values_list(
-                "listener_id",
+        subs = np.stack(
+            int_columns(
+                Subscription.objects.filter(Q(ended_at__isnull=True) | Q(ended_at__gt=begin_instant)),
+                F("listener_id"),
                 EpochMicroseconds("started_at"),
                 Coalesce(EpochMicroseconds("ended_at"), never),
                 Case(
@@ -368,11 +373,11 @@ class _Sweep:
                     default=cents * 12,
                     output_field=BigIntegerField(),
                 ),
-                "id",
-                "plan_id",
-            )
+                F("id"),
+                F("plan_id"),
+            ),
+            axis=1,
         )
-        subs = np.array(subscription_rows, dtype=np.int64).reshape(-1, 7)
         # A listener who signed up since the read above is refreshed on the next run.
         subs = subs[np.isin(subs[:, 0], ids)]
         if not self.boundaries:
@@ -422,13 +427,17 @@ class _Sweep:
         country_code = np.array(
             [code_of.setdefault(country, len(code_of)) for country in countries], dtype=np.int64
         )
+        # One integer per (country, plan): a flat unique is several times faster than rows'.
+        plans = int(plan.max(initial=_NO_PLAN)) - _NO_PLAN + 1
         keys, group_of = np.unique(
-            np.stack([country_code[counted], plan[counted]], axis=1), axis=0, return_inverse=True
+            country_code[counted] * plans + (plan[counted] - _NO_PLAN), return_inverse=True
         )
         totals = np.zeros((len(keys), 3), dtype=np.int64)
         np.add.at(totals, group_of.ravel(), np.stack([signed, paying, arr], axis=1)[counted].astype(np.int64))
         country_of_code = list(code_of)
-        for (code, plan_id), total in zip(keys.tolist(), totals.tolist(), strict=True):
+        for key, total in zip(keys.tolist(), totals.tolist(), strict=True):
+            code, plan_id = divmod(key, plans)
+            plan_id += _NO_PLAN
             self.groups[(country_of_code[code], None if plan_id == _NO_PLAN else plan_id)] = total
         self.arr_of = dict(zip(ids[paying].tolist(), arr[paying].tolist(), strict=True))
         # A listener's contribution at `at`, for `_update` to take out of its group when

@@ -22,8 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 from django.db.models import BigIntegerField, Case, F, Value, When
-from django.db.models.expressions import CombinedExpression
-from django.db.models.functions import Coalesce, Ord, Substr
+from django.db.models.functions import Coalesce
 
 from analytics.kpis._time import day_start, days
 from analytics.models import ListeningEvent, PlayContext, PlaylistRunDay, SessionDay
@@ -80,7 +79,7 @@ def _walk(lo: date, hi: date, window_start: datetime, window_end: datetime) -> _
     listener, country, played_us, event_id, ms_played, playlist = _sql.int_columns(
         ListeningEvent.objects.filter(played_at__gte=window_start, played_at__lt=window_end),
         F("listener_id"),
-        _country_number("listener__country"),
+        _sql.country_number("listener__country"),
         _sql.EpochMicroseconds("played_at"),
         F("id"),
         F("ms_played"),
@@ -112,7 +111,7 @@ def _walk(lo: date, hi: date, window_start: datetime, window_end: datetime) -> _
     cut_short = bool(np.any(play_ends[lasts][kept] + SESSION_GAP_MS >= _epoch_ms(_epoch_us(window_end))))
 
     codes, country = np.unique(country[order[firsts]], return_inverse=True)
-    codes = [_country_code(number) for number in codes.tolist()]
+    codes = [_sql.country_code(number) for number in codes.tolist()]
     cell = day_number * len(codes) + country  # (day, country) as one integer
     day_list = days(lo, hi)
     sessions: SessionTotals = {}
@@ -138,15 +137,6 @@ def _walk(lo: date, hi: date, window_start: datetime, window_end: datetime) -> _
         day, code = divmod(day_code, len(codes))
         runs[(day_list[day], codes[code], depth)] = count
     return _Walk(sessions, runs, cut_short)
-
-
-def _country_number(field: str) -> CombinedExpression:
-    """A two-letter country code as one integer, to travel with the other integers."""
-    return Ord(field) * 256 + Ord(Substr(field, 2, 1))
-
-
-def _country_code(number: int) -> str:
-    return chr(number // 256) + chr(number % 256)
 
 
 def _sums(keys: np.ndarray, *columns: np.ndarray) -> list[tuple[int, ...]]:

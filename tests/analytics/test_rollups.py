@@ -24,7 +24,7 @@ from analytics.models import (
     SignupMonth,
 )
 from analytics.rollups import ROLLUP_MODELS, Dim, _sql, grouping_for
-from billing.models import Tier
+from billing.models import Listener, Tier
 from catalog.models import Playlist
 from tests.factories import (
     at,
@@ -260,6 +260,17 @@ def test_int_columns_reads_integer_expressions_in_the_order_given():
     assert all(column.dtype == np.int64 for column in columns)
     for nothing in (ListeningEvent.objects.filter(ms_played__lt=0), ListeningEvent.objects.none()):
         assert [len(column) for column in _sql.int_columns(nothing, F("id"), F("ms_played"))] == [0, 0]
+    # The plays have no playlist: a NULL is refused, not dropped with its row.
+    with pytest.raises(ValueError, match="holds NULL"):
+        _sql.int_columns(ListeningEvent.objects.all(), F("id"), F("playlist_id"))
+
+
+@pytest.mark.django_db
+def test_country_number_reads_back_as_the_code():
+    for code in ("SE", "US", "ZA"):
+        make_listener(country=code)
+    (numbers,) = _sql.int_columns(Listener.objects.order_by("country"), _sql.country_number("country"))
+    assert sorted(_sql.country_code(number) for number in numbers.tolist()) == ["SE", "US", "ZA"]
 
 
 @pytest.mark.django_db
