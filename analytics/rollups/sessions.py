@@ -11,7 +11,7 @@ numpy: looking back far enough that the first session of a day is told apart fro
 continuing from before (the longest play plus the gap), and forward until no session of
 the days can continue past the window. Times are compared in whole milliseconds since
 the epoch, rounded half up from the stored microseconds. The database's window functions
-took several times longer for the same walk: they carry every event's row through
+took twice as long for the same walk: they carry every event's row through
 several sorted stages, where numpy sorts three integer columns once.
 """
 
