@@ -10,7 +10,7 @@ The events of a time window around the days are read as integer columns and walk
 numpy: looking back far enough that the first session of a day is told apart from one
 continuing from before (the longest play plus the gap), and forward until no session of
 the days can continue past the window. Times are compared in whole milliseconds since
-the epoch, rounded half up from the stored microseconds. The database's window functions
+the epoch, rounded half up from the stored microseconds. PostgreSQL's window functions
 took twice as long for the same walk: they carry every event's row through
 several sorted stages, where numpy sorts three integer columns once.
 """
