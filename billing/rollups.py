@@ -424,13 +424,13 @@ class _Sweep:
         counted = signed | paying
         # Per (country, plan) group: listeners signed up, paying listeners, 12 x MRR.
         code_of: dict[str, int] = {}
-        country_code = np.array(
+        country_ids = np.array(
             [code_of.setdefault(country, len(code_of)) for country in countries], dtype=np.int64
         )
         # One integer per (country, plan): a flat unique is several times faster than rows'.
         plans = int(plan.max(initial=_NO_PLAN)) - _NO_PLAN + 1
         keys, group_of = np.unique(
-            country_code[counted] * plans + (plan[counted] - _NO_PLAN), return_inverse=True
+            country_ids[counted] * plans + (plan[counted] - _NO_PLAN), return_inverse=True
         )
         totals = np.zeros((len(keys), 3), dtype=np.int64)
         np.add.at(totals, group_of.ravel(), np.stack([signed, paying, arr], axis=1)[counted].astype(np.int64))

@@ -212,10 +212,10 @@ def int_columns(rows: QuerySet, *columns: models.Expression) -> list[np.ndarray]
     except EmptyResultSet:
         return [np.zeros(0, dtype=np.int64) for _ in names]
     if connection.vendor != "postgresql":
-        rows = fetchall(sql, params)
-        if any(value is None for row in rows for value in row):
+        fetched = fetchall(sql, params)
+        if any(value is None for row in fetched for value in row):
             raise ValueError("int_columns() reads non-null integers; a column holds NULL.")
-        table = np.array(rows, dtype=np.int64).reshape(-1, len(names))
+        table = np.array(fetched, dtype=np.int64).reshape(-1, len(names))
         return [table[:, n].copy() for n in range(len(names))]
     # One bytea of fixed-width big-endian records, which numpy reads in place: far cheaper
     # than a COPY, whose client takes each row as a separate message. Django's cursors bind
