@@ -384,7 +384,7 @@ class _Sweep:
             return
 
         first = self.boundaries[0]
-        self._start_at(first, ids, countries, signups, subs)
+        self._start_at(first, ids, (countries, country_index, codes), signups, subs)
         # A listener's state at boundary k includes every event at or before it.
         bounds = np.array(self.boundaries, dtype=np.int64)
         for owners, instants in (
@@ -401,9 +401,16 @@ class _Sweep:
             self._subs[listener_id].append(tuple(sub))
 
     def _start_at(
-        self, at: int, ids: np.ndarray, countries: list[str], signups: np.ndarray, subs: np.ndarray
+        self,
+        at: int,
+        ids: np.ndarray,
+        country: tuple[list[str], np.ndarray, list[str]],
+        signups: np.ndarray,
+        subs: np.ndarray,
     ) -> None:
-        """Every listener's state at instant `at`, as `_update` would find it one by one."""
+        """Every listener's state at instant `at`, as `_update` would find it one by one.
+        `country`: each listener's code, the index of its code in `codes`, and `codes`."""
+        countries, country_ids, codes = country
         owner = np.searchsorted(ids, subs[:, 0])
         start, end, paid_from, sub_arr, sub_id, plan_id = subs[:, 1:].T
         active = (start <= at) & (at < end)
@@ -422,23 +429,18 @@ class _Sweep:
         signed = signups <= at
         paying = arr > 0
         counted = signed | paying
-        # Per (country, plan) group: listeners signed up, paying listeners, 12 x MRR.
-        code_of: dict[str, int] = {}
-        country_ids = np.array(
-            [code_of.setdefault(country, len(code_of)) for country in countries], dtype=np.int64
-        )
-        # One integer per (country, plan): a flat unique is several times faster than rows'.
+        # Per (country, plan) group: listeners signed up, paying listeners, 12 x MRR. Each
+        # group is keyed by one integer: a flat unique is several times faster than rows'.
         plans = int(plan.max(initial=_NO_PLAN)) - _NO_PLAN + 1
         keys, group_of = np.unique(
             country_ids[counted] * plans + (plan[counted] - _NO_PLAN), return_inverse=True
         )
         totals = np.zeros((len(keys), 3), dtype=np.int64)
         np.add.at(totals, group_of.ravel(), np.stack([signed, paying, arr], axis=1)[counted].astype(np.int64))
-        country_of_code = list(code_of)
         for key, total in zip(keys.tolist(), totals.tolist(), strict=True):
             code, plan_id = divmod(key, plans)
             plan_id += _NO_PLAN
-            self.groups[(country_of_code[code], None if plan_id == _NO_PLAN else plan_id)] = total
+            self.groups[(codes[code], None if plan_id == _NO_PLAN else plan_id)] = total
         self.arr_of = dict(zip(ids[paying].tolist(), arr[paying].tolist(), strict=True))
         # A listener's contribution at `at`, for `_update` to take out of its group when
         # the listener first changes.

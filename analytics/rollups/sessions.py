@@ -110,9 +110,9 @@ def _walk(lo: date, hi: date, window_start: datetime, window_end: datetime) -> _
     kept = (day_number >= 0) & (day_number < len(day_edges) - 1)
     cut_short = bool(np.any(play_ends[lasts][kept] + SESSION_GAP_MS >= _epoch_ms(_epoch_us(window_end))))
 
-    codes, country = np.unique(country[order[firsts]], return_inverse=True)
-    codes = [_sql.country_code(number) for number in codes.tolist()]
-    cell = day_number * len(codes) + country  # (day, country) as one integer
+    numbers, session_country = np.unique(country[order[firsts]], return_inverse=True)
+    codes = [_sql.country_code(number) for number in numbers.tolist()]
+    cell = day_number * len(codes) + session_country  # (day, country) as one integer
     day_list = days(lo, hi)
     sessions: SessionTotals = {}
     for key, count, length, depth in _sums(cell[kept], lengths[kept], depths[kept]):
