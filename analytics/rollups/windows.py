@@ -83,12 +83,12 @@ def build_active_days(lo: date, hi: date) -> int:
         with _sql.atomic():
             ActiveListenersDay.objects.filter(day__gte=chunk_lo, day__lt=chunk_hi, device="").delete()
             rows = [
-                ActiveListenersDay(
-                    day=day, country=country, device="", dau=v[0], wau=v[1], r28=v[2], new=v[3]
-                )
+                (_sql.d(day), country, "", *values)
                 for day in days(chunk_lo, chunk_hi)
-                for country, v in sorted(counts.get(day, {}).items())
+                for country, values in sorted(counts.get(day, {}).items())
             ]
-            ActiveListenersDay.objects.bulk_create(rows, batch_size=5_000)
+            _sql.insert_rows(
+                ActiveListenersDay, ("day", "country", "device", "dau", "wau", "r28", "new"), rows
+            )
             written += len(rows)
     return written
