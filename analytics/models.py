@@ -63,6 +63,8 @@ class ListeningEvent(models.Model):
         constraints = [
             exactly_one_of("track", "episode", name="event_track_xor_episode"),
             models.CheckConstraint(condition=Q(ms_played__gte=0), name="event_ms_played_not_negative"),
+            # The rollups number the devices; an unknown one would have no number.
+            models.CheckConstraint(condition=Q(device__in=Device.values), name="event_device_known"),
             models.CheckConstraint(
                 condition=Q(skipped=False) | Q(ms_played__lt=STREAM_MIN_MS),
                 name="event_skip_under_30s",

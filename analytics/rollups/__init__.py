@@ -31,7 +31,7 @@ from django.conf import settings
 from django.db.models import Max, Min
 from django.utils import timezone
 
-from analytics.kpis._time import days, local_date, month_chunks, month_start
+from analytics.kpis._time import day_bounds, days, local_date, month_chunks, month_start
 from analytics.models import (
     ActiveListenersDay,
     ActivityDay,
@@ -48,16 +48,17 @@ from analytics.models import (
 from analytics.rollups import _sql
 from analytics.rollups.dims import DEVICE_BITS, STORED_GROUPINGS, Dim, grouping_for
 from analytics.rollups.facts import (
+    LastActive,
     build_activity,
     build_listening_days,
     derive_listening_days,
     insert_listening_days,
     local_day,
     next_active_days,
-    subscriptions_overlap,
 )
 from analytics.rollups.monthly import build_activity_month, build_cohort_activity, build_cohort_sizes
-from analytics.rollups.sessions import SESSION_GAP_MS, write_sessions
+from analytics.rollups.plays import Lookups, read_plays
+from analytics.rollups.sessions import SESSION_GAP_MS, session_window, write_sessions
 from analytics.rollups.windows import R28_DAYS, build_active_days
 
 __all__ = [
@@ -83,8 +84,6 @@ ROLLUP_MODELS = (
     SessionDay,
     PlaylistRunDay,
 )
-
-JOIN_PLANS_FROM_DAYS = 7
 
 Progress = Callable[[str, int, int], None]
 
@@ -158,32 +157,42 @@ def _refresh(
                 activity_days |= next_active_days(lo, hi)
     activity_days = {day for day in activity_days if day <= last_day}
 
-    # 1. Day facts straight from the events: one transaction per day, or per calendar
-    #    month of consecutive days when many days are rebuilt (a commit per day would
-    #    dominate a full rebuild); a day is never half-written either way.
+    # 1. Day facts from the days' plays, read once per chunk: one transaction per day, or
+    #    per calendar month of consecutive days when many days are rebuilt (a commit per
+    #    day would dominate a full rebuild); a day is never half-written either way.
+    lookups = Lookups()
+    last_active = LastActive(carried=full)  # a full rebuild walks every day in order
     day_chunks = month_chunks(sorted(activity_days))
-    # The join is faster than a lookup per play only on many days of plays; checking that
-    # it is safe costs more than a few days of lookups.
-    join_plans = len(activity_days) > JOIN_PLANS_FROM_DAYS and not subscriptions_overlap()
     for n, (lo, hi) in enumerate(day_chunks, 1):
         with _sql.atomic():
-            for table, rows in build_activity(lo, hi).items():
+            # A full rebuild reads the sessions' wider window once for both (its session
+            # days are its event days).
+            plays = read_plays(
+                *session_window(lo, hi, max_ms_played=max_ms) if full else day_bounds(lo, hi), lookups
+            )
+            for table, rows in build_activity(
+                plays, lo, hi, lookups=lookups, last_active=last_active
+            ).items():
                 written[table] += rows
             if full:  # into empty tables; the coarser groupings once, at the end
-                written["ListeningDay"] += insert_listening_days(lo, hi, join_plans=join_plans)
+                written["ListeningDay"] += insert_listening_days(plays, lo, hi, lookups=lookups)
+                sessions, runs = write_sessions(
+                    lo, hi, max_ms_played=max_ms, latest=latest, lookups=lookups, plays=plays
+                )
+                written["SessionDay"] += sessions
+                written["PlaylistRunDay"] += runs
             else:
-                written["ListeningDay"] += build_listening_days(lo, hi, join_plans=join_plans)
+                written["ListeningDay"] += build_listening_days(plays, lo, hi, lookups=lookups)
         report("listening days", n, len(day_chunks))
     if full and day_chunks:
         written["ListeningDay"] += derive_listening_days(day_chunks[0][0], day_chunks[-1][1])
 
-    # 2. Sessions, which cross midnight: the neighbouring days may change too.
-    session_days = set(event_days)
-    if not full:
-        session_days |= {day + timedelta(days=k) for day in event_days for k in (-1, 1)}
+    # 2. Sessions, which cross midnight: the neighbouring days may change too (a full
+    #    rebuild wrote them with the day facts).
+    session_days = set() if full else {day + timedelta(days=k) for day in event_days for k in (-1, 0, 1)}
     session_chunks = month_chunks(sorted(day for day in session_days if first_day <= day <= last_day))
     for n, (lo, hi) in enumerate(session_chunks, 1):
-        sessions, runs = write_sessions(lo, hi, max_ms_played=max_ms, latest=latest)
+        sessions, runs = write_sessions(lo, hi, max_ms_played=max_ms, latest=latest, lookups=lookups)
         written["SessionDay"] += sessions
         written["PlaylistRunDay"] += runs
         report("sessions", n, len(session_chunks))

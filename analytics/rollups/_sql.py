@@ -243,6 +243,12 @@ def country_code(number: int) -> str:
     return chr(number // 256) + chr(number % 256)
 
 
+def country_codes(numbers: np.ndarray) -> np.ndarray:
+    """The codes `country_number` made each of `numbers` of, as ASCII bytes (the number's
+    two bytes are the code's two letters), for `insert_arrays`."""
+    return np.asarray(numbers).astype(">u2").view("S2")
+
+
 def insert_rows(model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
     """Insert plain value tuples (dates already passed through `d`): COPY on PostgreSQL,
     one executemany on SQLite. Model instances and `bulk_create` cost several times the
@@ -260,6 +266,116 @@ def insert_rows(model: type[models.Model], columns: Sequence[str], rows: Sequenc
             placeholders = ", ".join(["%s"] * len(columns))
             cursor.executemany(f"INSERT INTO {table(model)} ({names}) VALUES ({placeholders})", rows)
     return len(rows)
+
+
+def insert_arrays(model: type[models.Model], columns: dict[str, np.ndarray]) -> int:
+    """Insert rows given as one numpy array per column: integers, dates as day ordinals
+    (`date.toordinal()`) and text as str or UTF-8 bytes arrays.
+
+    PostgreSQL takes them as one binary COPY that numpy lays out, with no Python object per
+    value (a month of plays by dimension in a twentieth of the time of an INSERT from
+    arrays); SQLite, through one executemany.
+    """
+    names = list(columns)
+    count = len(columns[names[0]]) if names else 0
+    if not count:
+        return 0
+    fields = {name: model._meta.get_field(name) for name in names}
+    kinds = {name: _binary_kind(fields[name]) for name in names}
+    quote = connection.ops.quote_name
+    target = f"{table(model)} ({', '.join(quote(fields[name].column) for name in names)})"
+    for name in names:
+        size = _INTEGER_BYTES.get(kinds[name])
+        values = columns[name]
+        limit = 2 ** (8 * size - 1) if size else 0
+        if size and len(values) and (values.min() < -limit or values.max() >= limit):
+            raise OverflowError(f"A value of {model.__name__}.{name} does not fit its column.")
+    if connection.vendor != "postgresql":
+        values = [_python_values(columns[name], kinds[name]) for name in names]
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"INSERT INTO {target} VALUES ({', '.join(['%s'] * len(names))})",
+                list(zip(*values, strict=True)),
+            )
+        return count
+    data = {}
+    for name in names:
+        kind = kinds[name]
+        if kind == "text":
+            text = np.asarray(columns[name])
+            data[name] = text if text.dtype.kind == "S" else np.char.encode(text.astype(str), "utf-8")
+            continue
+        values = np.asarray(columns[name], dtype=np.int64)
+        if kind == "date":
+            values = values - _PG_EPOCH_ORDINAL
+            kind = ">i4"
+        data[name] = values.astype(kind)
+    # Fixed-width records need one width per text column: rows are laid out in groups of
+    # equal text lengths (COPY takes rows in any order). The groups are few and the
+    # lengths small: counted, not sorted.
+    texts = [name for name in names if kinds[name] == "text"]
+    lengths = {name: np.char.str_len(data[name]) for name in texts}
+    base = max((int(length.max()) + 1 for length in lengths.values()), default=1)
+    shape = np.zeros(count, dtype=np.int64)
+    for name in texts:
+        shape = shape * base + lengths[name]
+    shapes = np.flatnonzero(np.bincount(shape))
+    blocks = [b"PGCOPY\n\xff\r\n\x00" + bytes(8)]
+    for value in shapes.tolist():
+        rows = slice(None) if len(shapes) == 1 else np.flatnonzero(shape == value)
+        text_width, rest = {}, value
+        for name in reversed(texts):
+            rest, text_width[name] = divmod(rest, base)
+        layout = [("fields", ">i2")]
+        for n, name in enumerate(names):
+            size = text_width.get(name)
+            layout.append((f"length_{n}", ">i4"))
+            if size != 0:
+                layout.append((f"value_{n}", f"S{size}" if name in text_width else data[name].dtype))
+        records = np.zeros(count if len(shapes) == 1 else len(rows), dtype=layout)
+        records["fields"] = len(names)
+        for n, name in enumerate(names):
+            size = text_width.get(name, data[name].dtype.itemsize)
+            records[f"length_{n}"] = size
+            if size:
+                records[f"value_{n}"] = data[name][rows]
+        blocks.append(records.tobytes())
+    blocks.append(b"\xff\xff")
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {target} FROM STDIN (FORMAT binary)") as copy,
+    ):
+        copy.write(b"".join(blocks))
+    return count
+
+
+def _python_values(column: np.ndarray, kind: str) -> list:
+    if kind == "date":
+        return [date.fromordinal(day) for day in column.tolist()]
+    if column.dtype.kind == "S":
+        return np.char.decode(column, "utf-8").tolist()
+    return column.tolist()
+
+
+_INTEGER_BYTES = {">i2": 2, ">i4": 4, ">i8": 8}
+_PG_EPOCH_ORDINAL = date(2000, 1, 1).toordinal()  # PostgreSQL's binary dates count days from it
+
+
+def _binary_kind(field: models.Field) -> str:
+    """How `insert_arrays` sends a column: "date", "text" or a big-endian numpy integer."""
+    while field.is_relation:  # a foreign key's column has the type of the key it refers to
+        field = field.target_field
+    if isinstance(field, models.DateField) and not isinstance(field, models.DateTimeField):
+        return "date"
+    if isinstance(field, models.CharField):
+        return "text"
+    if isinstance(field, models.SmallIntegerField | models.PositiveSmallIntegerField):
+        return ">i2"
+    if isinstance(field, models.BigIntegerField | models.PositiveBigIntegerField):
+        return ">i8"
+    if isinstance(field, models.IntegerField | models.PositiveIntegerField):
+        return ">i4"
+    raise TypeError(f"insert_arrays() does not send {type(field).__name__} columns.")
 
 
 @contextmanager

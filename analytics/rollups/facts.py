@@ -1,30 +1,29 @@
 """Day-level listening facts: `ActivityDay`, `CohortDay`, per-device DAU and `ListeningDay`.
 
-Each builder rewrites whole local days `[lo, hi)`: delete the days' rows, then rebuild
-them from the events with set-based SQL, so a re-run gives the same rows.
+Each builder rewrites whole local days `[lo, hi)` from the days' plays, read once as
+numpy arrays (`plays.read_plays`): delete the days' rows, group the plays, insert the
+groups; a re-run gives the same rows. The coarser groupings of `ListeningDay` are summed
+from the two finest ones in the database.
 """
 
 from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 from django.db import connection
-from django.db.models import (
-    BigIntegerField,
-    Case,
-    F,
-    FilteredRelation,
-    IntegerField,
-    Min,
-    OuterRef,
-    Q,
-    Subquery,
-    Value,
-    When,
-)
-from django.db.models.functions import Coalesce, ExtractHour, TruncDate
+from django.db.models import BigIntegerField, Case, F, Min, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce, TruncDate
 
-from analytics.kpis._time import day_bounds, day_start, local_date, reporting_zone
+from analytics.kpis._time import (
+    add_months,
+    day_bounds,
+    day_start,
+    days,
+    local_date,
+    month_start,
+    reporting_zone,
+)
 from analytics.models import (
     STREAM_MIN_MS,
     ActiveListenersDay,
@@ -36,16 +35,19 @@ from analytics.models import (
     SignupMonth,
 )
 from analytics.rollups import _sql
-from analytics.rollups.dims import (
-    DEVICE_BITS,
-    DIM_COLUMNS,
-    FINEST,
-    HOUR_COUNTRY,
-    NO_HOUR,
-    STORED_GROUPINGS,
-    Dim,
+from analytics.rollups.dims import DEVICE_BITS, DIM_COLUMNS, HOUR_COUNTRY, NO_HOUR, STORED_GROUPINGS, Dim
+from analytics.rollups.plays import (
+    DEVICE_NAMES,
+    Lookups,
+    Plays,
+    day_edges,
+    group_sums,
+    local_hours,
+    month_date,
+    month_number,
+    plans_at,
 )
-from billing.models import Listener, Subscription, Tier
+from billing.models import Subscription, Tier
 
 WINDOW_CAP = 28  # gaps of 28 days or more all leave every window the KPIs use
 
@@ -61,106 +63,146 @@ def local_day(field: str = "played_at") -> TruncDate:
 
 # --- Who was active, and when before --------------------------------------------------------
 
-_ACTIVITY_SQL = """
-WITH ld AS (
-    SELECT e.listener_id AS lid, {played_day} AS day, {devices} AS devices
-    FROM {events} e
-    WHERE e.played_at >= %s AND e.played_at < %s
-    GROUP BY 1, 2
-),
-lg AS (
-    SELECT lid, day, devices, LAG(day) OVER (PARTITION BY lid ORDER BY day) AS prev FROM ld
-),
-lp AS MATERIALIZED (
-    SELECT lg.day AS day, l.country AS country, lg.devices AS devices, {signup_month} AS cohort,
-           COALESCE(lg.prev, (
-               SELECT {last_day} FROM {events} x WHERE x.listener_id = lg.lid AND x.played_at < %s
-           )) AS prev
-    FROM lg JOIN {listeners} l ON l.id = lg.lid
-),
-lc AS (
-    SELECT day, country, devices, cohort,
-           CASE WHEN prev IS NULL THEN 0
-                WHEN {gap} >= {cap} THEN {cap}
-                ELSE {gap} END AS gap,
-           CASE WHEN prev IS NULL THEN {never}
-                WHEN prev >= {month} THEN {same}
-                WHEN prev >= {previous_month} THEN {previous}
-                ELSE {earlier} END AS previous,
-           CASE WHEN cohort = {month} THEN {this_month}
-                WHEN cohort < {month} THEN {before}
-                ELSE {after} END AS signup
-    FROM lp
-),
-device_bits (device, bit) AS (VALUES {device_bits})
-SELECT 'a' AS kind, day, country, gap, previous, signup, NULL AS cohort, NULL AS device, COUNT(*) AS n
-FROM lc GROUP BY day, country, gap, previous, signup
-UNION ALL
-SELECT 'c', day, country, 0, 0, 0, cohort, NULL, COUNT(*) FROM lc WHERE previous <> {same}
-GROUP BY day, country, cohort
-UNION ALL
-SELECT 'd', day, country, 0, 0, 0, NULL, b.device, COUNT(*)
-FROM lc JOIN device_bits b ON (lc.devices & b.bit) > 0
-GROUP BY day, country, b.device
-"""
+
+class LastActive:
+    """Each listener's last active day before a window of days, as a day ordinal (-1:
+    none). A rebuild walks the days in order from the first, so it carries the last days
+    over from window to window; otherwise they are looked up (an index probe per
+    listener active in the window)."""
+
+    def __init__(self, *, carried: bool) -> None:
+        self.carried = carried
+        self._ids = np.zeros(0, dtype=np.int64)
+        self._days = np.zeros(0, dtype=np.int64)
+
+    def before(self, lo: date, hi: date, listener_ids: np.ndarray) -> np.ndarray:
+        if not self.carried:
+            return _last_active_before(lo, hi, listener_ids)
+        at = np.minimum(np.searchsorted(self._ids, listener_ids), max(len(self._ids) - 1, 0))
+        if not len(self._ids):
+            return np.full(len(listener_ids), -1, dtype=np.int64)
+        return np.where(self._ids[at] == listener_ids, self._days[at], -1)
+
+    def update(self, listener_ids: np.ndarray, last_days: np.ndarray) -> None:
+        if not self.carried:
+            return
+        ids = np.concatenate([self._ids, listener_ids])
+        last = np.concatenate([self._days, last_days])
+        order = np.lexsort((last, ids))  # a listener's latest day last
+        ids, last = ids[order], last[order]
+        kept = np.r_[ids[1:] != ids[:-1], True]
+        self._ids, self._days = ids[kept], last[kept]
 
 
-def build_activity(lo: date, hi: date) -> dict[str, int]:
+def _last_active_before(lo: date, hi: date, listener_ids: np.ndarray) -> np.ndarray:
+    """The last active day before `lo` of each listener in `listener_ids` (those active in
+    `[lo, hi)`), as day ordinals, -1 for none."""
+    events = _sql.table(ListeningEvent)
+    last_day, last_params = _sql.local_date("MAX(x.played_at)")
+    start, end = day_bounds(lo, hi)
+    found = {
+        listener: _sql.to_date(day).toordinal()
+        for listener, day in _sql.fetchall(
+            f"SELECT e.listener_id, (SELECT {last_day} FROM {events} x "
+            f"WHERE x.listener_id = e.listener_id AND x.played_at < %s) "
+            f"FROM {events} e WHERE e.played_at >= %s AND e.played_at < %s GROUP BY e.listener_id",
+            [*last_params, _sql.dt(start), _sql.dt(start), _sql.dt(end)],
+        )
+        if day is not None
+    }
+    return np.array([found.get(listener, -1) for listener in listener_ids.tolist()], dtype=np.int64)
+
+
+def build_activity(
+    plays: Plays, lo: date, hi: date, *, lookups: Lookups, last_active: LastActive
+) -> dict[str, int]:
     """Rewrite `ActivityDay`, `CohortDay` and the per-device DAU of `ActiveListenersDay` for
-    `[lo, hi)`, reading the events once; returns rows written per table.
+    the days `[lo, hi)` from their plays; returns rows written per table.
 
     Each listener-day is placed against the listener's previous active day: the one before
-    in the range (LAG), else the last play before the range (an index lookup per listener;
-    `lp` is MATERIALIZED so that the lookup runs once, not once per CASE that reads it).
+    in the window, else the last one before it (`last_active`, then told about this
+    window's last days).
     """
-    played_day, played_params = _sql.local_date("e.played_at")
-    last_day, last_params = _sql.local_date("MAX(x.played_at)")
-    signup_day, signup_params = _sql.local_date("l.signed_up_at")
-    sql = _ACTIVITY_SQL.format(
-        played_day=played_day,
-        devices=" + ".join(
-            f"MAX(CASE WHEN e.device = '{device}' THEN {bit} ELSE 0 END)"
-            for device, bit in DEVICE_BITS.items()
-        ),
-        device_bits=", ".join(f"('{device}', {bit})" for device, bit in DEVICE_BITS.items()),
-        events=_sql.table(ListeningEvent),
-        listeners=_sql.table(Listener),
-        signup_month=_sql.month_start(signup_day),
-        last_day=last_day,
-        gap=_sql.days_between("day", "prev"),
-        cap=WINDOW_CAP,
-        month=_sql.month_start("day"),
-        previous_month=_sql.previous_month_start("day"),
-        never=PreviousActivity.NEVER,
-        same=PreviousActivity.SAME_MONTH,
-        previous=PreviousActivity.PREVIOUS_MONTH,
-        earlier=PreviousActivity.EARLIER,
-        this_month=SignupMonth.THIS_MONTH,
-        before=SignupMonth.BEFORE,
-        after=SignupMonth.AFTER,
-    )
-    start, end = day_bounds(lo, hi)
-    params = [*played_params, _sql.dt(start), _sql.dt(end), *signup_params, *last_params, _sql.dt(start)]
+    plays = plays.between(*day_bounds(lo, hi))
     ActivityDay.objects.filter(day__gte=lo, day__lt=hi).delete()
     CohortDay.objects.filter(day__gte=lo, day__lt=hi).delete()
     ActiveListenersDay.objects.filter(day__gte=lo, day__lt=hi).exclude(device="").delete()
-    with _sql.temporary_table("activity_rows", sql, params) as rows:
-        return {
-            "ActivityDay": _sql.execute(
-                f"INSERT INTO {_sql.table(ActivityDay)} (day, country, gap, previous, signup, listeners) "
-                f"SELECT day, country, gap, previous, signup, n FROM {rows} WHERE kind = 'a'"
-            ),
-            "CohortDay": _sql.execute(
-                f"INSERT INTO {_sql.table(CohortDay)} (day, country, cohort, listeners) "
-                f"SELECT day, country, cohort, n FROM {rows} WHERE kind = 'c'"
-            ),
-            # A listener has one country: the countries add up to the all-countries row.
-            "ActiveListenersDay": _sql.execute(
-                f"INSERT INTO {_sql.table(ActiveListenersDay)} (day, country, device, dau) "
-                f"SELECT day, country, device, n FROM {rows} WHERE kind = 'd' "
-                f"UNION ALL SELECT day, '', device, SUM(n) FROM {rows} WHERE kind = 'd' GROUP BY day, device"
-            ),
-        }
+    day_index = np.searchsorted(day_edges(lo, hi), plays.played_us, side="right") - 1
+    # One row per listener-day, ordered by listener then day, with every device used.
+    (listener_ids, day_index), _, (devices,) = group_sums(
+        [plays.listener, day_index], [np.left_shift(1, plays.device)], combine=np.bitwise_or
+    )
+    day = lo.toordinal() + day_index
+    firsts = np.ones(len(day), dtype=bool)
+    firsts[1:] = listener_ids[1:] != listener_ids[:-1]
+    previous_day = np.empty(len(day), dtype=np.int64)
+    previous_day[1:] = day[:-1]
+    previous_day[firsts] = last_active.before(lo, hi, listener_ids[firsts])
+    lasts = np.ones(len(day), dtype=bool)
+    lasts[:-1] = firsts[1:]
+    last_active.update(listener_ids[lasts], day[lasts])
+
+    day_list = days(lo, hi)
+    month = np.array([month_number(d) for d in day_list], dtype=np.int64)[day_index]
+    month_first = np.array([month_start(d).toordinal() for d in day_list], dtype=np.int64)[day_index]
+    previous_month_first = np.array(
+        [add_months(month_start(d), -1).toordinal() for d in day_list], dtype=np.int64
+    )[day_index]
+    seen = previous_day >= 0
+    gap = np.where(seen, np.minimum(day - previous_day, WINDOW_CAP), 0)
+    previous = np.select(
+        [~seen, previous_day >= month_first, previous_day >= previous_month_first],
+        [PreviousActivity.NEVER, PreviousActivity.SAME_MONTH, PreviousActivity.PREVIOUS_MONTH],
+        PreviousActivity.EARLIER,
+    )
+    cohort = lookups.listeners.values(listener_ids, 1)
+    signup = np.select(
+        [cohort == month, cohort < month], [SignupMonth.THIS_MONTH, SignupMonth.BEFORE], SignupMonth.AFTER
+    )
+    country = lookups.listeners.values(listener_ids, 0)
+
+    first = lo.toordinal()
+    written = {}
+    (d, c, g, p, s), counts, _ = group_sums([day_index, country, gap, previous, signup])
+    written["ActivityDay"] = _sql.insert_arrays(
+        ActivityDay,
+        {
+            "day": first + d,
+            "country": _sql.country_codes(c),
+            "gap": g,
+            "previous": p,
+            "signup": s,
+            "listeners": counts,
+        },
+    )
+    returning = previous != PreviousActivity.SAME_MONTH  # counted once a month
+    (d, c, k), counts, _ = group_sums([day_index[returning], country[returning], cohort[returning]])
+    cohort_days = np.array([month_date(number).toordinal() for number in k.tolist()], dtype=np.int64)
+    written["CohortDay"] = _sql.insert_arrays(
+        CohortDay,
+        {"day": first + d, "country": _sql.country_codes(c), "cohort": cohort_days, "listeners": counts},
+    )
+    parts = []
+    for device, bit in DEVICE_BITS.items():
+        used = (devices & bit) > 0
+        (d, c), counts, _ = group_sums([day_index[used], country[used]])
+        # A listener has one country: the countries add up to the all-countries row.
+        (total_days,), _, (totals,) = group_sums([d], [counts])
+        for part_days, part_countries, part_counts in (
+            (d, _sql.country_codes(c), counts),
+            (total_days, np.full(len(total_days), b""), totals),
+        ):
+            parts.append(
+                (first + part_days, part_countries, np.full(len(part_days), device.encode()), part_counts)
+            )
+    written["ActiveListenersDay"] = _sql.insert_arrays(
+        ActiveListenersDay,
+        {
+            name: np.concatenate([part[n] for part in parts])
+            for n, name in enumerate(("day", "country", "device", "dau"))
+        },
+    )
+    return written
 
 
 def next_active_days(lo: date, hi: date) -> set[date]:
@@ -203,74 +245,49 @@ def plan_at_play():
     )
 
 
-def plan_at_play_joined() -> Case:
-    """The same as `plan_at_play()` through one outer join instead of a lookup per event
-    (several times faster on millions of events). Only valid while no listener has two
-    subscriptions active at once: then at most one row joins per event."""
-    return Case(
-        When(active_sub__isnull=True, then=Value(0)),
-        When(active_sub__plan__tier=Tier.FREE, then=Value(0)),
-        default=F("active_sub__plan_id"),
-        output_field=BigIntegerField(),
-    )
-
-
-def active_subscription() -> FilteredRelation:
-    """The listener's subscription active at `played_at`, as a join for `plan_at_play_joined`."""
-    sub = "listener__subscriptions"
-    return FilteredRelation(
-        sub,
-        condition=Q(**{f"{sub}__started_at__lte": F("played_at")})
-        & (Q(**{f"{sub}__ended_at__isnull": True}) | Q(**{f"{sub}__ended_at__gt": F("played_at")})),
-    )
-
-
-def subscriptions_overlap() -> bool:
-    """Whether some listener has two subscriptions active at the same instant."""
-    t = _sql.table(Subscription)
-    return bool(
-        _sql.fetchall(
-            f"SELECT 1 FROM {t} a JOIN {t} b ON a.listener_id = b.listener_id AND a.id < b.id "
-            f"WHERE (b.ended_at IS NULL OR a.started_at < b.ended_at) "
-            f"AND (a.ended_at IS NULL OR b.started_at < a.ended_at) LIMIT 1"
-        )
-    )
-
-
-def build_listening_days(lo: date, hi: date, *, join_plans: bool = False) -> int:
-    """Rewrite `ListeningDay` for `[lo, hi)`: every stored grouping of the days' plays.
-
-    PostgreSQL uses GROUPING SETS; SQLite, one statement per grouping. `join_plans`: find
-    the plan at `played_at` with a join.
-    """
+def build_listening_days(plays: Plays, lo: date, hi: date, *, lookups: Lookups) -> int:
+    """Rewrite `ListeningDay` for `[lo, hi)`: every stored grouping of the days' plays."""
     # By grouping first: the table's index leads with it.
     ListeningDay.objects.filter(grouping__in=STORED_GROUPINGS, day__gte=lo, day__lt=hi).delete()
-    return insert_listening_days(lo, hi, join_plans=join_plans) + derive_listening_days(lo, hi)
+    return insert_listening_days(plays, lo, hi, lookups=lookups) + derive_listening_days(lo, hi)
 
 
-def insert_listening_days(lo: date, hi: date, *, join_plans: bool = False) -> int:
+def insert_listening_days(plays: Plays, lo: date, hi: date, *, lookups: Lookups) -> int:
     """Insert the two finest groupings of the plays of `[lo, hi)`, which have no rows yet
     (the others are derived from them by `derive_listening_days`)."""
-    events = events_between(lo, hi)
-    if join_plans:
-        events = events.annotate(active_sub=active_subscription())
-    plays = events.annotate(
-        d=local_day(),
-        c=F("listener__country"),
-        dev=F("device"),
-        p=plan_at_play_joined() if join_plans else plan_at_play(),
-        g=Coalesce(F("track__genre_id"), Value(0), output_field=BigIntegerField()),
-        h=ExtractHour("played_at", tzinfo=reporting_zone()),
-        stream=Case(When(ms_played__gte=STREAM_MIN_MS, then=1), default=0, output_field=IntegerField()),
-        skip=Case(When(skipped=True, then=1), default=0, output_field=IntegerField()),
-        ms=F("ms_played"),
-    ).values("d", "c", "dev", "p", "g", "h", "stream", "skip", "ms")
-    # Two stages: the plays once into the two largest groupings, then every other grouping
-    # from those rows (a few hundred thousand a month instead of every play).
-    if connection.vendor == "postgresql":
-        return _insert_groupings(plays, [NO_HOUR, HOUR_COUNTRY])
-    # No GROUPING SETS: one statement per grouping.
-    return _insert_groupings(plays, [NO_HOUR]) + _insert_groupings(plays, [HOUR_COUNTRY])
+    plays = plays.between(*day_bounds(lo, hi))
+    day_index, hour = local_hours(plays.played_us, lo, hi)
+    country = plays.country
+    plan = plans_at(plays)
+    genre = lookups.genres_of(plays.track)
+    measures = [(plays.ms_played >= STREAM_MIN_MS).astype(np.int64), plays.skipped, plays.ms_played]
+    parts: list[dict[str, np.ndarray]] = []
+    for grouping, keys in (
+        (NO_HOUR, {"country": country, "device": plays.device, "plan_id": plan, "genre_id": genre}),
+        (HOUR_COUNTRY, {"country": country, "hour": hour}),
+    ):
+        (d, *kept), events, (streams, skips, ms) = group_sums([day_index, *keys.values()], measures)
+        values = dict(zip(keys, kept, strict=True))
+        size = len(d)
+        nothing = np.zeros(size, dtype=np.int64)
+        parts.append(
+            {
+                "day": lo.toordinal() + d,
+                "grouping": np.full(size, grouping),
+                "country": _sql.country_codes(values["country"]),
+                "device": DEVICE_NAMES[values["device"]] if "device" in values else np.full(size, b""),
+                "plan_id": values.get("plan_id", nothing),
+                "genre_id": values.get("genre_id", nothing),
+                "hour": values.get("hour", nothing),
+                "events": events,
+                "streams": streams,
+                "skips": skips,
+                "ms_played": ms,
+            }
+        )
+    return _sql.insert_arrays(
+        ListeningDay, {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+    )
 
 
 def derive_listening_days(lo: date, hi: date) -> int:
@@ -318,43 +335,4 @@ def _derive_one(source: int, grouping: int, lo: date, hi: date) -> int:
         f"SELECT day, {grouping}, {', '.join(dims)}, SUM(events), SUM(streams), SUM(skips), SUM(ms_played) "
         f"FROM {t} WHERE grouping = %s AND day >= %s AND day < %s GROUP BY {', '.join(['day', *kept])}",
         [source, _sql.d(lo), _sql.d(hi)],
-    )
-
-
-_ALIASES = {"country": "c", "device": "dev", "plan_id": "p", "genre_id": "g", "hour": "h"}
-
-
-def _insert_groupings(plays, groupings) -> int:
-    columns = [column for column, _ in DIM_COLUMNS.values()]
-    if len(groupings) == 1:
-        (grouping,) = groupings
-        kept = [_ALIASES[column] for dim, (column, _) in DIM_COLUMNS.items() if grouping & dim]
-        dims = [
-            f"q.{_ALIASES[column]}" if grouping & dim else blank
-            for dim, (column, blank) in DIM_COLUMNS.items()
-        ]
-        select = ["q.d", str(grouping), *dims]
-        group_by = ", ".join(["q.d", *(f"q.{alias}" for alias in kept)])
-    else:
-        # GROUPING(h, g, p, dev, c) sets a bit for every column summed over, in the order of
-        # `Dim`'s bits: the kept dimensions are its complement.
-        aliases = [_ALIASES[column] for column in columns]
-        select = [
-            "q.d",
-            f"{FINEST} - GROUPING({', '.join(f'q.{a}' for a in reversed(aliases))})",
-            *(f"COALESCE(q.{_ALIASES[column]}, {blank})" for column, blank in DIM_COLUMNS.values()),
-        ]
-        sets = []
-        for grouping in groupings:
-            kept = [f"q.{_ALIASES[column]}" for dim, (column, _) in DIM_COLUMNS.items() if grouping & dim]
-            sets.append(f"({', '.join(['q.d', *kept])})")
-        group_by = f"GROUPING SETS ({', '.join(sets)})"
-    sql, params = plays.query.sql_with_params()
-    t = _sql.table(ListeningDay)
-    return _sql.insert_select(
-        f"INSERT INTO {t} (day, grouping, {', '.join(columns)}, events, streams, skips, ms_played)",
-        f"SELECT {', '.join(f'{item} AS c{n}' for n, item in enumerate(select))}, "
-        f"COUNT(*) AS events, SUM(q.stream) AS streams, SUM(q.skip) AS skips, SUM(q.ms) AS ms "
-        f"FROM ({sql}) q GROUP BY {group_by}",
-        params,
     )

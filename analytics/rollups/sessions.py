@@ -18,15 +18,14 @@ several sorted stages, where numpy sorts three integer columns once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
-from django.db.models import BigIntegerField, Case, F, Value, When
-from django.db.models.functions import Coalesce
 
 from analytics.kpis._time import day_start, days
-from analytics.models import ListeningEvent, PlayContext, PlaylistRunDay, SessionDay
+from analytics.models import PlaylistRunDay, SessionDay
 from analytics.rollups import _sql
+from analytics.rollups.plays import NO_PLAYLIST, Lookups, Plays, day_edges, epoch_us, group_sums, read_plays
 
 SESSION_GAP_MS = 30 * 60 * 1000
 MAX_RUN_DEPTH = 11  # runs of 11 events or more share one bucket: the funnel needs k + 1 <= 11
@@ -34,31 +33,42 @@ MAX_RUN_DEPTH = 11  # runs of 11 events or more share one bucket: the funnel nee
 SessionTotals = dict[tuple[date, str], list[int]]  # (day, country) -> [sessions, length_ms, depth]
 RunCounts = dict[tuple[date, str, int], int]  # (day, country, depth) -> runs
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_NO_PLAYLIST = -1
-
-
-def _epoch_us(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(microseconds=1)
-
 
 def _epoch_ms(epoch_us: np.ndarray | int) -> np.ndarray | int:
     """Whole milliseconds, rounded half up, of microseconds since the epoch."""
     return (epoch_us + 500) // 1000
 
 
+def session_window(lo: date, hi: date, *, max_ms_played: int) -> tuple[datetime, datetime]:
+    """The events to read for the sessions started on the local days `[lo, hi)`: from far
+    enough back that a day's first session is told apart from one continuing from before
+    (the longest play plus the gap), to a day past the last day."""
+    start = day_start(lo) - timedelta(milliseconds=max_ms_played + SESSION_GAP_MS + 1)
+    return start, day_start(hi) + timedelta(days=1)
+
+
 def session_facts(
-    lo: date, hi: date, *, max_ms_played: int, latest: datetime | None
+    lo: date,
+    hi: date,
+    *,
+    max_ms_played: int,
+    latest: datetime | None,
+    lookups: Lookups,
+    plays: Plays | None = None,
 ) -> tuple[SessionTotals, RunCounts]:
     """Sessions started on the local days `[lo, hi)` and their playlist runs, per country.
 
     `max_ms_played` is the longest play there is (how far back a session may reach) and
-    `latest` the last `played_at` there is (nothing can continue past it).
+    `latest` the last `played_at` there is (nothing can continue past it). `plays`, when
+    given, holds at least the window's events (see `session_window`).
     """
-    window_start = day_start(lo) - timedelta(milliseconds=max_ms_played + SESSION_GAP_MS + 1)
-    window_end = day_start(hi) + timedelta(days=1)
+    window_start, window_end = session_window(lo, hi, max_ms_played=max_ms_played)
     while True:
-        walk = _walk(lo, hi, window_start, window_end)
+        if plays is not None and plays.start <= window_start and window_end <= plays.end:
+            window = plays.between(window_start, window_end)
+        else:
+            window = read_plays(window_start, window_end, lookups)
+        walk = _walk(window, lo, hi, lookups)
         # A session that may go on past the window is cut short: widen the window and
         # count again (only sessions running over a whole day without a 30-minute break).
         if walk.cut_short and latest is not None and window_end <= latest:
@@ -74,27 +84,15 @@ class _Walk:
     cut_short: bool
 
 
-def _walk(lo: date, hi: date, window_start: datetime, window_end: datetime) -> _Walk:
+def _walk(plays: Plays, lo: date, hi: date, lookups: Lookups) -> _Walk:
     """Sessions and runs started on the days `[lo, hi)`, from the events of the window."""
-    listener, country, played_us, event_id, ms_played, playlist = _sql.int_columns(
-        ListeningEvent.objects.filter(played_at__gte=window_start, played_at__lt=window_end),
-        F("listener_id"),
-        _sql.country_number("listener__country"),
-        _sql.EpochMicroseconds("played_at"),
-        F("id"),
-        F("ms_played"),
-        Case(
-            When(context=PlayContext.PLAYLIST, then=Coalesce("playlist_id", Value(0))),
-            default=Value(_NO_PLAYLIST),
-            output_field=BigIntegerField(),
-        ),
-    )
-    if not len(listener):
+    if not len(plays):
         return _Walk({}, {}, cut_short=False)
-    order = np.lexsort((event_id, played_us, listener))
-    listener, played_us, playlist = listener[order], played_us[order], playlist[order]
+    order = np.lexsort((plays.event_id, plays.played_us, plays.listener))
+    listener, played_us, playlist = plays.listener[order], plays.played_us[order], plays.playlist[order]
+    country = plays.country[order]
     t0 = _epoch_ms(played_us)
-    play_ends = t0 + ms_played[order]
+    play_ends = t0 + plays.ms_played[order]
 
     # Session starts: a listener's first play, or a play after a break beyond the gap.
     starts_session = np.ones(len(order), dtype=bool)
@@ -105,12 +103,11 @@ def _walk(lo: date, hi: date, window_start: datetime, window_end: datetime) -> _
     depths = lasts - firsts + 1
 
     # A session's day is the local day of its first play, numbered from `lo`.
-    day_edges = np.array([_epoch_us(day_start(day)) for day in days(lo, hi + timedelta(days=1))])
-    day_number = np.searchsorted(day_edges, played_us[firsts], side="right") - 1
-    kept = (day_number >= 0) & (day_number < len(day_edges) - 1)
-    cut_short = bool(np.any(play_ends[lasts][kept] + SESSION_GAP_MS >= _epoch_ms(_epoch_us(window_end))))
+    day_number = np.searchsorted(day_edges(lo, hi), played_us[firsts], side="right") - 1
+    kept = (day_number >= 0) & (day_number < (hi - lo).days)
+    cut_short = bool(np.any(play_ends[lasts][kept] + SESSION_GAP_MS >= _epoch_ms(epoch_us(plays.end))))
 
-    numbers, session_country = np.unique(country[order[firsts]], return_inverse=True)
+    numbers, session_country = np.unique(country[firsts], return_inverse=True)
     codes = [_sql.country_code(number) for number in numbers.tolist()]
     cell = day_number * len(codes) + session_country  # (day, country) as one integer
     day_list = days(lo, hi)
@@ -121,7 +118,7 @@ def _walk(lo: date, hi: date, window_start: datetime, window_end: datetime) -> _
 
     # Runs: a session's first playlist play, or one from another playlist than the play
     # before it (a play outside a playlist in between also ends a run).
-    in_playlist = playlist != _NO_PLAYLIST
+    in_playlist = playlist != NO_PLAYLIST
     starts_run = in_playlist.copy()
     starts_run[1:] &= starts_session[1:] | (playlist[1:] != playlist[:-1])
     run_firsts = np.flatnonzero(starts_run)
@@ -141,20 +138,24 @@ def _walk(lo: date, hi: date, window_start: datetime, window_end: datetime) -> _
 
 def _sums(keys: np.ndarray, *columns: np.ndarray) -> list[tuple[int, ...]]:
     """(key, rows, sum of each column) per distinct key, in exact integers."""
-    if not len(keys):
-        return []
-    order = np.argsort(keys, kind="stable")
-    keys = keys[order]
-    firsts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    counts = np.diff(np.append(firsts, len(keys)))
-    sums = [np.add.reduceat(column[order], firsts) for column in columns]
-    return [tuple(map(int, row)) for row in zip(keys[firsts], counts, *sums, strict=True)]
+    (distinct,), counts, sums = group_sums([keys], list(columns))
+    return [tuple(map(int, row)) for row in zip(distinct, counts, *sums, strict=True)]
 
 
-def write_sessions(lo: date, hi: date, *, max_ms_played: int, latest: datetime | None) -> tuple[int, int]:
+def write_sessions(
+    lo: date,
+    hi: date,
+    *,
+    max_ms_played: int,
+    latest: datetime | None,
+    lookups: Lookups,
+    plays: Plays | None = None,
+) -> tuple[int, int]:
     """Rewrite `SessionDay` and `PlaylistRunDay` for `[lo, hi)` in one transaction."""
     with _sql.atomic():
-        sessions, runs = session_facts(lo, hi, max_ms_played=max_ms_played, latest=latest)
+        sessions, runs = session_facts(
+            lo, hi, max_ms_played=max_ms_played, latest=latest, lookups=lookups, plays=plays
+        )
         SessionDay.objects.filter(day__gte=lo, day__lt=hi).delete()
         PlaylistRunDay.objects.filter(day__gte=lo, day__lt=hi).delete()
         # COPY of plain tuples: model instances cost more than the database's own work.

@@ -117,6 +117,14 @@ CASES = [
         lambda w: {"episode": w.episode},
         "event_track_xor_episode",
     ),
+    Case(
+        "event-unknown-device",
+        "event_device_known",
+        ListeningEvent,
+        _event,
+        lambda w: {"device": "fridge"},
+        "event_device_known",
+    ),
     # The column of a PositiveIntegerField carries its own `>= 0` check, which the
     # database may report first: either name proves the row was refused for its sign.
     Case(

@@ -1,0 +1,272 @@
+"""A window's listening events as numpy arrays, read once for every listening rollup of
+its days: who was active (`ActivityDay`, `CohortDay`), plays by dimension
+(`ListeningDay`), sessions and playlist runs.
+
+One read of packed integer columns (`_sql.int_columns`) replaces a statement per rollup
+that read and joined the window's events again. A listener's country and sign-up month
+and a track's genre come from small tables read once per refresh; the plan of each play
+is found among the subscriptions that overlap the window. Local days and hours are cut
+at the instants where the reporting zone's calendar turns, so they match what the
+database's time-zone functions give, across daylight-saving changes too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+import numpy as np
+from django.db.models import BigIntegerField, Case, Expression, F, Q, QuerySet, Value, When
+from django.db.models.functions import Coalesce, ExtractMonth, ExtractYear
+
+from analytics.kpis._time import day_start, days, reporting_zone
+from analytics.models import Device, ListeningEvent, PlayContext
+from analytics.rollups import _sql
+from billing.models import Listener, Subscription, Tier
+from catalog.models import Track
+
+NO_PLAYLIST = -1
+DEVICES: tuple[str, ...] = tuple(Device.values)  # a play's device is its index here
+DEVICE_NAMES = np.array([device.encode() for device in DEVICES])  # as `insert_arrays` takes them
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NEVER = 2**62
+
+
+def epoch_us(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def month_number(day: date) -> int:
+    """Months since year 0, so that months compare and subtract as integers."""
+    return day.year * 12 + day.month - 1
+
+
+def month_date(number: int) -> date:
+    return date(number // 12, number % 12 + 1, 1)
+
+
+class IdTable:
+    """Integer columns of a table by id, read once and again only when asked about an id
+    added since (a refresh may meet rows made after it started)."""
+
+    def __init__(self, queryset: QuerySet, *columns: Expression) -> None:
+        self._queryset, self._columns = queryset.order_by(), columns
+        self._read()
+
+    def _read(self) -> None:
+        ids, *columns = _sql.int_columns(self._queryset, F("id"), *self._columns)
+        order = np.argsort(ids)
+        self.ids, self._values = ids[order], [column[order] for column in columns]
+
+    def values(self, ids: np.ndarray, column: int = 0) -> np.ndarray:
+        """Column `column` (in the order given) of the rows with these ids, each of which
+        exists."""
+        at = np.searchsorted(self.ids, ids)
+        if len(ids) and not (
+            np.all(at < len(self.ids)) and np.array_equal(self.ids[np.minimum(at, len(self.ids) - 1)], ids)
+        ):
+            self._read()
+            at = np.searchsorted(self.ids, ids)
+        return self._values[column][at]
+
+
+class Lookups:
+    """Listeners (country, local sign-up month) and tracks (genre), for the listening
+    rollups of one refresh."""
+
+    def __init__(self) -> None:
+        zone = reporting_zone()
+        self.listeners = IdTable(
+            Listener.objects,
+            _sql.country_number("country"),
+            ExtractYear("signed_up_at", tzinfo=zone) * 12 + ExtractMonth("signed_up_at", tzinfo=zone) - 1,
+        )
+        self.tracks = IdTable(Track.objects, F("genre_id"))
+
+    def genres_of(self, track_ids: np.ndarray) -> np.ndarray:
+        """Each play's genre, 0 for episodes (track id 0)."""
+        is_track = track_ids != 0
+        genres = np.zeros(len(track_ids), dtype=np.int64)
+        genres[is_track] = self.tracks.values(track_ids[is_track])
+        return genres
+
+
+@dataclass
+class Plays:
+    """The events of `[start, end)`, one array per column, in no particular order."""
+
+    start: datetime
+    end: datetime
+    listener: np.ndarray
+    country: np.ndarray  # the listener's, as `_sql.country_number`
+    played_us: np.ndarray  # microseconds since the epoch
+    event_id: np.ndarray
+    ms_played: np.ndarray
+    playlist: np.ndarray  # NO_PLAYLIST outside a playlist; 0 for a deleted playlist
+    track: np.ndarray  # 0 for an episode
+    device: np.ndarray  # index in DEVICES
+    skipped: np.ndarray  # 0 or 1
+
+    def __len__(self) -> int:
+        return len(self.listener)
+
+    def between(self, start: datetime, end: datetime) -> Plays:
+        """The plays of `[start, end)`, a part of this window."""
+        kept = (self.played_us >= epoch_us(start)) & (self.played_us < epoch_us(end))
+        return Plays(
+            start,
+            end,
+            *(getattr(self, name)[kept] for name in _COLUMNS),
+        )
+
+
+_COLUMNS = (
+    "listener",
+    "country",
+    "played_us",
+    "event_id",
+    "ms_played",
+    "playlist",
+    "track",
+    "device",
+    "skipped",
+)
+
+
+def device_number() -> Case:
+    """A play's device as its index in `DEVICES` (-1 for another, which the event
+    table's check constraint keeps out)."""
+    return Case(
+        *(When(device=device, then=Value(n)) for n, device in enumerate(DEVICES)),
+        default=Value(-1),
+        output_field=BigIntegerField(),
+    )
+
+
+def read_plays(start: datetime, end: datetime, lookups: Lookups) -> Plays:
+    """The events played in `[start, end)`."""
+    listener, played_us, event_id, ms_played, playlist, track, device, skipped = _sql.int_columns(
+        ListeningEvent.objects.filter(played_at__gte=start, played_at__lt=end),
+        F("listener_id"),
+        _sql.EpochMicroseconds("played_at"),
+        F("id"),
+        F("ms_played"),
+        Case(
+            When(context=PlayContext.PLAYLIST, then=Coalesce("playlist_id", Value(0))),
+            default=Value(NO_PLAYLIST),
+            output_field=BigIntegerField(),
+        ),
+        Coalesce(F("track_id"), Value(0), output_field=BigIntegerField()),
+        device_number(),
+        Case(When(skipped=True, then=Value(1)), default=Value(0), output_field=BigIntegerField()),
+    )
+    if np.any(device < 0):  # the database's check constraint keeps them out
+        raise ValueError(f"A listening event has a device outside {', '.join(DEVICES)}.")
+    return Plays(
+        start,
+        end,
+        listener,
+        lookups.listeners.values(listener),
+        played_us,
+        event_id,
+        ms_played,
+        playlist,
+        track,
+        device,
+        skipped,
+    )
+
+
+def local_hours(played_us: np.ndarray, lo: date, hi: date) -> tuple[np.ndarray, np.ndarray]:
+    """Each instant's local day (index from `lo`) and local hour, for instants within the
+    local days `[lo, hi)`.
+
+    Cut at each local hour's first instant: where a clock change skips an hour, the hours
+    either side start at the same instant and the later one wins (no play has the skipped
+    hour); where it repeats one, both passes count as that hour.
+    """
+    zone = reporting_zone()
+    edges = [
+        epoch_us(datetime.combine(day, time(hour), tzinfo=zone)) for day in days(lo, hi) for hour in range(24)
+    ]
+    hour_number = np.searchsorted(np.array(edges, dtype=np.int64), played_us, side="right") - 1
+    return hour_number // 24, hour_number % 24
+
+
+def day_edges(lo: date, hi: date) -> np.ndarray:
+    """The first instants of the local days `[lo, hi]` (one more than days)."""
+    return np.array([epoch_us(day_start(day)) for day in days(lo, hi + timedelta(days=1))], dtype=np.int64)
+
+
+def plans_at(plays: Plays) -> np.ndarray:
+    """The plan of each play's subscription active at `played_at` (0 for the free tier or
+    none), as `facts.plan_at_play` finds it: should subscriptions overlap, the one started
+    last (then the higher id) wins."""
+    subs = Subscription.objects.filter(started_at__lt=plays.end).filter(
+        Q(ended_at__isnull=True) | Q(ended_at__gt=plays.start)
+    )
+    listener, started, ended, sub_id, plan = _sql.int_columns(
+        subs,
+        F("listener_id"),
+        _sql.EpochMicroseconds("started_at"),
+        Case(
+            # Without its output field, psycopg would send the value as a 4-byte integer.
+            When(ended_at__isnull=True, then=Value(_NEVER, output_field=BigIntegerField())),
+            default=_sql.EpochMicroseconds("ended_at"),
+            output_field=BigIntegerField(),
+        ),
+        F("id"),
+        Case(When(plan__tier=Tier.FREE, then=Value(0)), default=F("plan_id"), output_field=BigIntegerField()),
+    )
+    plans = np.zeros(len(plays), dtype=np.int64)
+    if not len(listener) or not len(plays):
+        return plans
+    order = np.lexsort((sub_id, started, listener))
+    listener, started, ended, plan = listener[order], started[order], ended[order], plan[order]
+    # Each play's listener's subscriptions are [first, stop); find how many of them started
+    # at or before the play (a binary search per play, all plays at once).
+    first = np.searchsorted(listener, plays.listener, side="left")
+    stop = np.searchsorted(listener, plays.listener, side="right")
+    low, high = first.copy(), stop.copy()
+    while np.any(open_ := low < high):
+        middle = (low + high) // 2
+        started_before = np.zeros(len(plays), dtype=bool)
+        started_before[open_] = started[middle[open_]] <= plays.played_us[open_]
+        low = np.where(open_ & started_before, middle + 1, low)
+        high = np.where(open_ & ~started_before, middle, high)
+    # The last one started is the candidate; while it has ended, the one before it.
+    candidate = low - 1
+    pending = candidate >= first
+    while np.any(pending):
+        at = candidate[pending]
+        active = ended[at] > plays.played_us[pending]
+        found = np.flatnonzero(pending)[active]
+        plans[found] = plan[candidate[found]]
+        pending[found] = False
+        candidate[pending] -= 1
+        pending &= candidate >= first
+    return plans
+
+
+def group_sums(
+    keys: list[np.ndarray], values: list[np.ndarray] | None = None, *, combine: np.ufunc = np.add
+) -> tuple[list[np.ndarray], np.ndarray, list[np.ndarray]]:
+    """Per distinct combination of the `keys` columns, in order: the key values, the
+    number of rows and the exact (int64) sum of each of the `values` columns (or what
+    `combine` makes of them, such as a bitwise OR)."""
+    values = values or []
+    if not len(keys[0]):
+        return [key[:0] for key in keys], np.zeros(0, dtype=np.int64), [value[:0] for value in values]
+    order = np.lexsort(keys[::-1])
+    ordered = [key[order] for key in keys]
+    changes = np.zeros(len(order), dtype=bool)
+    changes[0] = True
+    for key in ordered:
+        changes[1:] |= key[1:] != key[:-1]
+    firsts = np.flatnonzero(changes)
+    counts = np.diff(np.append(firsts, len(order)))
+    return (
+        [key[firsts] for key in ordered],
+        counts,
+        [combine.reduceat(value[order], firsts) for value in values],
+    )

@@ -1,0 +1,145 @@
+"""The listening events read as arrays (`analytics.rollups.plays`) and written back
+(`_sql.insert_arrays`): plans at play, local hours across clock changes, and rows of
+every column kind."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pytest
+from django.db.models.functions import ExtractHour
+
+from analytics import rollups
+from analytics.kpis._time import day_bounds, reporting_zone
+from analytics.models import ActiveListenersDay, ActivityDay, ListeningDay, ListeningEvent
+from analytics.rollups import _sql
+from analytics.rollups.facts import plan_at_play
+from analytics.rollups.plays import Lookups, local_hours, plans_at, read_plays
+from billing.models import Tier
+from tests.factories import at, make_event, make_listener, make_plan, make_subscription
+
+pytestmark = pytest.mark.django_db
+
+
+def _plans_by_event(lo: date, hi: date) -> dict[int, int]:
+    plays = read_plays(*day_bounds(lo, hi), Lookups())
+    return dict(zip(plays.event_id.tolist(), plans_at(plays).tolist(), strict=True))
+
+
+def test_plans_at_play_follow_the_subscription_active_at_each_instant():
+    free = make_plan("free", tier=Tier.FREE, price="0")
+    premium, duo = make_plan("premium"), make_plan("duo", tier=Tier.DUO, price="14.99")
+    overlapping, plain, never = make_listener(), make_listener(), make_listener()
+    # Overlapping: duo runs Jan 5-20 on top of an open premium; the one started last wins
+    # while it runs, the premium again once it has ended.
+    make_subscription(overlapping, premium, started_at=at(2026, 1, 1))
+    make_subscription(overlapping, duo, started_at=at(2026, 1, 5), ended_at=at(2026, 1, 20))
+    # Plain: free until Jan 10 at noon, then premium from that very instant.
+    make_subscription(plain, free, started_at=at(2025, 6, 1), ended_at=at(2026, 1, 10, 12))
+    make_subscription(plain, premium, started_at=at(2026, 1, 10, 12))
+    expected = {}
+    for listener, played_at, plan in [
+        (overlapping, at(2026, 1, 3), premium.pk),
+        (overlapping, at(2026, 1, 5), duo.pk),  # started at that instant: active
+        (overlapping, at(2026, 1, 19, 23), duo.pk),
+        (overlapping, at(2026, 1, 20), premium.pk),  # ended at that instant: not active
+        (plain, at(2026, 1, 10, 11, 59), 0),  # the free tier counts as no plan
+        (plain, at(2026, 1, 10, 12), premium.pk),
+        (never, at(2026, 1, 10), 0),
+    ]:
+        expected[make_event(listener, played_at=played_at).pk] = plan
+
+    assert _plans_by_event(date(2026, 1, 1), date(2026, 1, 31)) == expected
+    # The SQL lookup the raw references use gives the same plans.
+    by_sql = dict(ListeningEvent.objects.annotate(plan=plan_at_play()).values_list("pk", "plan"))
+    assert by_sql == expected
+
+
+def test_local_hours_match_the_database_across_clock_changes(settings):
+    settings.TIME_ZONE = "America/New_York"
+    listener = make_listener()
+    # 2026-03-08: 02:00 EST jumps to 03:00 EDT (07:00 UTC); 2026-11-01: 02:00 EDT falls
+    # back to 01:00 EST (06:00 UTC), so 01:xx happens twice.
+    instants = [
+        at(2026, 3, 8, 5),  # 00:00 EST
+        at(2026, 3, 8, 6, 59, 59),  # 01:59:59 EST
+        at(2026, 3, 8, 7),  # 03:00 EDT
+        at(2026, 3, 8, 23, 30),  # 19:30 EDT
+        at(2026, 11, 1, 5, 30),  # 01:30 EDT
+        at(2026, 11, 1, 6, 30),  # 01:30 EST
+        at(2026, 11, 1, 7),  # 02:00 EST
+        at(2026, 11, 2, 4, 59),  # 23:59 EST
+    ]
+    for instant in instants:
+        make_event(listener, played_at=instant)
+    lo, hi = date(2026, 3, 8), date(2026, 11, 2)
+    plays = read_plays(*day_bounds(lo, hi), Lookups())
+    order = np.argsort(plays.played_us)
+    day_index, hour = local_hours(plays.played_us[order], lo, hi)
+
+    zone = reporting_zone()
+    expected = [
+        ((moment.astimezone(zone).date() - lo).days, db_hour)
+        for moment, db_hour in ListeningEvent.objects.order_by("played_at").values_list(
+            "played_at", ExtractHour("played_at", tzinfo=zone)
+        )
+    ]
+    assert list(zip(day_index.tolist(), hour.tolist(), strict=True)) == expected
+    assert [h for _, h in expected] == [0, 1, 3, 19, 1, 1, 2, 23]
+
+
+def test_insert_arrays_writes_every_column_kind():
+    written = _sql.insert_arrays(
+        ActiveListenersDay,
+        {
+            "day": np.array(
+                [date(2026, 1, 1).toordinal(), date(2000, 1, 1).toordinal(), date(1999, 12, 31).toordinal()]
+            ),
+            "country": np.array([b"SE", b"", b"US"]),
+            "device": np.array(["mobile", "", "tv"]),
+            "dau": np.array([3, 0, 2**31 - 1]),
+        },
+    )
+    assert written == 3
+    assert sorted(ActiveListenersDay.objects.values_list("day", "country", "device", "dau")) == [
+        (date(1999, 12, 31), "US", "tv", 2**31 - 1),
+        (date(2000, 1, 1), "", "", 0),
+        (date(2026, 1, 1), "SE", "mobile", 3),
+    ]
+    assert _sql.insert_arrays(ActiveListenersDay, {"day": np.zeros(0, dtype=np.int64)}) == 0
+
+
+def test_insert_arrays_refuses_a_value_its_column_cannot_hold(db):
+    columns = {
+        "day": np.array([date(2026, 1, 1).toordinal()]),
+        "grouping": np.array([2**15]),  # a smallint column
+        "country": np.array([b"SE"]),
+        "device": np.array([b""]),
+        "plan_id": np.array([0]),
+        "genre_id": np.array([0]),
+        "hour": np.array([0]),
+        "events": np.array([1]),
+        "streams": np.array([1]),
+        "skips": np.array([0]),
+        "ms_played": np.array([1]),
+    }
+    with pytest.raises(OverflowError, match=r"ListeningDay\.grouping"):
+        _sql.insert_arrays(ListeningDay, columns)
+    assert not ListeningDay.objects.exists()
+
+
+def test_listening_refresh_of_a_day_whose_plays_are_gone_leaves_it_empty():
+    listener = make_listener()
+    make_event(listener, played_at=at(2026, 1, 5, 9))
+    gone = make_event(listener, played_at=at(2026, 1, 6, 9))
+    rollups.refresh(since=None, full=True, today=date(2026, 1, 8))
+    assert sorted(ListeningDay.objects.values_list("day", flat=True).distinct()) == [
+        date(2026, 1, 5),
+        date(2026, 1, 6),
+    ]
+    # Deleted events are picked up by --since over their days: the day has no plays left.
+    gone.delete()
+    rollups.refresh(since=date(2026, 1, 6), full=False, today=date(2026, 1, 8))
+    assert sorted(ListeningDay.objects.values_list("day", flat=True).distinct()) == [date(2026, 1, 5)]
+    assert not ActivityDay.objects.filter(day=date(2026, 1, 6)).exists()
