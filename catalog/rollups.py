@@ -30,8 +30,22 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import Count, F, Max, Min, Model, Q, QuerySet, StringAgg, TextField, Value
-from django.db.models.functions import Cast, TruncDate
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    Count,
+    F,
+    Max,
+    Min,
+    Model,
+    Q,
+    QuerySet,
+    StringAgg,
+    TextField,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Coalesce, TruncDate
 from django.utils import timezone
 from pyroaring import BitMap
 
@@ -44,6 +58,7 @@ from analytics.kpis._time import (
 )
 from analytics.models import STREAM_MIN_MS, ListeningEvent
 from analytics.rollups import _sql
+from analytics.rollups.plays import DEVICE_NAMES, IdTable, day_edges, device_number, group_sums
 from billing.models import Listener
 from billing.regions import region_of
 from catalog.models import (
@@ -93,8 +108,9 @@ TABLES = (
     "artist_followers",
 )
 
-# The SQL is written out because Django has no INSERT ... SELECT, and moving millions
-# of aggregated rows through Python would make a full refresh many times slower.
+# The incremental SQL is written out because Django has no INSERT ... SELECT. A full
+# rebuild groups a month's plays in numpy instead (see `_rebuild`): rows pass through
+# Python only as arrays, never one object per row.
 _EVENT = ListeningEvent._meta.db_table
 _LISTENER = Listener._meta.db_table
 _TRACK = Track._meta.db_table
@@ -349,10 +365,9 @@ def _rebuild(
 ) -> dict[str, int]:
     """Rebuild every content rollup of `[first_day, today]` from nothing, in one transaction.
 
-    Month by month and set-based: a month's track streams are grouped once per (day,
-    country, track) into a temporary table, and that once more per (day, track); every
-    track table sums from the smaller of the two it can, and the finest two take their
-    day rows as they are. On
+    Month by month: a month's plays are read once as integer columns and grouped with
+    numpy, finest first; every coarser table sums the smallest groups it can, and the
+    rows go back in one binary COPY per table (`_sql.insert_arrays`). On
     PostgreSQL, outside a caller's transaction, the emptied tables lose their indexes and
     foreign keys meanwhile and get them back at the end, as the seed loads events: at 10M
     events, inserting a month's rows into the indexed tables cost ten times grouping
@@ -364,135 +379,179 @@ def _rebuild(
         if first_day is not None and first_day <= today:
             end = today + _ONE_DAY
             chunks = [(max(first_day, month), min(end, month_end(month))) for month in months(first_day, end)]
-            with connection.cursor() as cursor:
-                for done, (lo, hi) in enumerate(chunks, 1):
-                    for table, count in _rebuild_month(cursor, lo, hi).items():
-                        written[table] += count
-                    if progress is not None:
-                        progress("content months", done, len(chunks))
+            lookups = _Lookups()
+            for done, (lo, hi) in enumerate(chunks, 1):
+                for table, count in _rebuild_month(lo, hi, lookups).items():
+                    written[table] += count
+                if progress is not None:
+                    progress("content months", done, len(chunks))
         _save_watermark(through=today, **seen)
     return written
 
 
 _REBUILT = (*(model for _, model, *_ in _COUNT_TABLES), CountryListeners)
-# (result key, table, its dimension columns, their values over a month's streams `s` and
-# the track `t`) of the tables summed from a month's streams per track and country (the
-# genre's) or per track (the others: a third as many rows to join the track to).
-_BY_TRACK_COUNTRY = [
-    ("track_country_streams", _TCS, "country, track_id", "s.country, s.track_id"),
-    (
-        "genre_country_streams",
-        GenreCountryStreams._meta.db_table,
-        "country, genre_id",
-        "s.country, t.genre_id",
-    ),
-]
-_BY_TRACK = [
-    ("track_streams", _TS, "track_id", "s.track_id"),
-    ("artist_streams", ArtistStreams._meta.db_table, "artist_id", "t.primary_artist_id"),
-    ("album_streams", AlbumStreams._meta.db_table, "album_id", "t.album_id"),
-]
 
 
-def _rebuild_month(cursor, lo: date, hi: date) -> dict[str, int]:
+class _Lookups:
+    """What the plays' ids stand for: a listener's country, a track's genre, artist and
+    album, an episode's podcast."""
+
+    def __init__(self) -> None:
+        self.listeners = IdTable(Listener.objects, _sql.country_number("country"))
+        self.tracks = IdTable(Track.objects, F("genre_id"), F("primary_artist_id"), F("album_id"))
+        self.episodes = IdTable(Episode.objects, F("podcast_id"))
+
+
+def _rebuild_month(lo: date, hi: date, lookups: _Lookups) -> dict[str, int]:
     """Day and month rows of the days `[lo, hi)` of one month (nothing else is in the
     month: a rebuild starts at the first data)."""
-    m = _date(month_start(lo))
-    start, end = _instant(day_start(lo)), _instant(day_start(hi))
-    played_day, day_params = _sql.local_date("e.played_at")
-    written: dict[str, int] = defaultdict(int)
-    select = (
-        f"SELECT {played_day} AS period, l.country AS country, e.track_id AS track_id, COUNT(*) AS streams "
-        f"FROM {_EVENT} e JOIN {_LISTENER} l ON l.id = e.listener_id "
-        f"WHERE e.played_at >= %s AND e.played_at < %s AND e.ms_played >= %s AND e.track_id IS NOT NULL "
-        f"GROUP BY 1, 2, 3"
+    listener, played_us, track, episode, device, is_stream = _sql.int_columns(
+        ListeningEvent.objects.filter(played_at__gte=day_start(lo), played_at__lt=day_start(hi)),
+        F("listener_id"),
+        _sql.EpochMicroseconds("played_at"),
+        Coalesce(F("track_id"), Value(0), output_field=BigIntegerField()),
+        Coalesce(F("episode_id"), Value(0), output_field=BigIntegerField()),
+        device_number(),
+        Case(
+            When(ms_played__gte=STREAM_MIN_MS, then=Value(1)),
+            default=Value(0),
+            output_field=BigIntegerField(),
+        ),
     )
-    with _sql.temporary_table(
-        "content_month", select, [*day_params, start, end, STREAM_MIN_MS]
-    ) as month_rows:
-        by_track = f"SELECT period, track_id, SUM(streams) AS streams FROM {month_rows} GROUP BY 1, 2"
-        with _sql.temporary_table("content_month_tracks", by_track, []) as track_rows:
-            for rows, tables in ((month_rows, _BY_TRACK_COUNTRY), (track_rows, _BY_TRACK)):
-                for n, (key, table, columns, values) in enumerate(tables):
-                    join = f"JOIN {_TRACK} t ON t.id = s.track_id" if "t." in values else ""
-                    if n == 0:  # the finest table: its day rows are the grouped rows themselves
-                        day_sums = f"SELECT %s, period, {columns}, streams FROM {rows}"
-                    else:
-                        day_sums = (
-                            f"SELECT %s, s.period, {values}, SUM(s.streams) FROM {rows} s {join} "
-                            f"GROUP BY s.period, {values}"
-                        )
-                    month_sums = (
-                        f"SELECT %s, %s, {values}, SUM(s.streams) FROM {rows} s {join} GROUP BY {values}"
-                    )
-                    insert = f"INSERT INTO {table} (grain, period, {columns}, streams)"
-                    for sums, params in ((day_sums, [DAY]), (month_sums, [MONTH, m])):
-                        cursor.execute(f"{insert} {sums}", params)
-                        written[key] += max(cursor.rowcount, 0)
-        cursor.execute(f"SELECT period, country, SUM(streams) FROM {month_rows} GROUP BY period, country")
-        track_countries = cursor.fetchall()
-    written.update(_rebuild_month_in_python(cursor, m, track_countries, start, end))
+    day = np.searchsorted(day_edges(lo, hi), played_us, side="right") - 1
+    country = lookups.listeners.values(listener)
+    rows = _MonthRows(first_day=lo.toordinal(), month=month_start(lo).toordinal())
 
+    # Track streams: by (day, country, track), then coarser.
+    streamed = (is_stream == 1) & (track != 0)
+    (d, c, t), n, _ = group_sums([day[streamed], country[streamed], track[streamed]])
+    rows.add(TrackCountryStreams, d, n, grouped=True, country=c, track_id=t)
+    rows.add(GenreCountryStreams, d, n, country=c, genre_id=lookups.tracks.values(t, 0))
+    (d, t), _, (n,) = group_sums([d, t], [n])
+    rows.add(TrackStreams, d, n, grouped=True, track_id=t)
+    rows.add(ArtistStreams, d, n, artist_id=lookups.tracks.values(t, 1))
+    rows.add(AlbumStreams, d, n, album_id=lookups.tracks.values(t, 2))
+
+    # Episode streams by podcast, listener region and device; all streams by country.
+    streamed = (is_stream == 1) & (episode != 0)
+    podcast = lookups.episodes.values(episode[streamed])
+    region = _regions(country[streamed])
+    rows.add(PodcastRegionStreams, day[streamed], None, region=region, podcast_id=podcast)
+    rows.add(
+        PodcastDeviceStreams, day[streamed], None, device=device[streamed], region=region, podcast_id=podcast
+    )
+    streamed = is_stream == 1
+    rows.add(CountryStreams, day[streamed], None, country=country[streamed])
+    written = rows.insert()
+
+    # Sign-ups are listener rows, not plays: grouped in the database.
+    start, end = _instant(day_start(lo)), _instant(day_start(hi))
     signup_day, signup_params = _sql.local_date("signed_up_at")
-    for period, group, params in (
-        (signup_day, "2, 3", [DAY, *signup_params]),
-        ("%s", "country", [MONTH, m]),
-    ):
-        cursor.execute(
-            f"INSERT INTO {CountrySignups._meta.db_table} (grain, period, country, signups) "
-            f"SELECT %s, {period}, country, COUNT(*) FROM {_LISTENER} "
-            f"WHERE signed_up_at >= %s AND signed_up_at < %s GROUP BY {group}",
-            [*params, start, end],
-        )
-        written["country_signups"] += max(cursor.rowcount, 0)
+    with connection.cursor() as cursor:
+        for period, group, params in (
+            (signup_day, "2, 3", [DAY, *signup_params]),
+            ("%s", "country", [MONTH, _date(month_start(lo))]),
+        ):
+            cursor.execute(
+                f"INSERT INTO {CountrySignups._meta.db_table} (grain, period, country, signups) "
+                f"SELECT %s, {period}, country, COUNT(*) FROM {_LISTENER} "
+                f"WHERE signed_up_at >= %s AND signed_up_at < %s GROUP BY {group}",
+                [*params, start, end],
+            )
+            written["country_signups"] += max(cursor.rowcount, 0)
 
-    days = _listener_bitmaps(lo, hi)
+    days = _bitmaps_by_day(lo, day, country, listener)
     written["country_listeners"] = _insert_listeners(DAY, days) + _insert_listeners(MONTH, _by_month(days))
     return written
 
 
-def _rebuild_month_in_python(
-    cursor, m: object, track_countries: list[tuple], start: object, end: object
-) -> dict[str, int]:
-    """The month's podcast rows by region and device and its streams by country (see
-    `_day_rows_in_python`), day and month rows."""
-    played_day, day_params = _sql.local_date("e.played_at")
-    cursor.execute(
-        f"SELECT {played_day}, l.country, e.device, p.podcast_id, COUNT(*) FROM {_EVENT} e "
-        f"JOIN {_LISTENER} l ON l.id = e.listener_id JOIN {_EPISODE} p ON p.id = e.episode_id "
-        f"WHERE e.played_at >= %s AND e.played_at < %s AND e.ms_played >= %s AND e.episode_id IS NOT NULL "
-        f"GROUP BY 1, 2, 3, 4",
-        [*day_params, start, end, STREAM_MIN_MS],
-    )
-    by_device: dict[tuple, int] = defaultdict(int)
-    by_region: dict[tuple, int] = defaultdict(int)
-    countries: dict[tuple, int] = defaultdict(int)
-    for period, country, device, podcast, streams in cursor.fetchall():
-        region = region_of(country) or ""
-        for grain, key in ((DAY, period), (MONTH, m)):
-            by_device[(grain, key, device, region, podcast)] += streams
-            by_region[(grain, key, region, podcast)] += streams
-            countries[(grain, key, country)] += streams
-    for period, country, streams in track_countries:
-        for grain, key in ((DAY, period), (MONTH, m)):
-            countries[(grain, key, country)] += int(streams)
+class _MonthRows:
+    """The day and month rows of a month's tables, gathered as arrays and inserted one
+    table at a time."""
 
-    def rows(counts: dict[tuple, int]) -> list[tuple]:
-        return [(*key, streams) for key, streams in counts.items()]
+    def __init__(self, *, first_day: int, month: int) -> None:
+        self.first_day, self.month = first_day, month
+        self._tables: list[tuple[type[Model], dict[str, np.ndarray]]] = []
 
-    return {
-        "podcast_region_streams": _sql.insert_rows(
-            PodcastRegionStreams, ["grain", "period", "region", "podcast_id", "streams"], rows(by_region)
-        ),
-        "podcast_device_streams": _sql.insert_rows(
-            PodcastDeviceStreams,
-            ["grain", "period", "device", "region", "podcast_id", "streams"],
-            rows(by_device),
-        ),
-        "country_streams": _sql.insert_rows(
-            CountryStreams, ["grain", "period", "country", "streams"], rows(countries)
-        ),
-    }
+    def add(
+        self,
+        model: type[Model],
+        day: np.ndarray,
+        streams: np.ndarray | None,
+        *,
+        grouped: bool = False,
+        **dims: np.ndarray,
+    ) -> None:
+        """Rows per day (index from the month's first day) and `dims`, summing `streams`
+        or, without them, counting one per element; `grouped`: the elements are already
+        one per (day, dims)."""
+        names = list(dims)
+        if streams is None:
+            (day, *keys), streams, _ = group_sums([day, *dims.values()])
+        elif not grouped:
+            (day, *keys), _, (streams,) = group_sums([day, *dims.values()], [streams])
+        else:
+            keys = list(dims.values())
+        month_keys, _, (month_streams,) = group_sums(keys, [streams])
+        columns: dict[str, list[np.ndarray]] = {
+            "grain": [],
+            "period": [],
+            **{n: [] for n in names},
+            "streams": [],
+        }
+        for grain, period, grain_keys, sums in (
+            (b"day", self.first_day + day, keys, streams),
+            (b"month", np.full(len(month_streams), self.month), month_keys, month_streams),
+        ):
+            columns["grain"].append(np.full(len(sums), grain))
+            columns["period"].append(period)
+            for name, key in zip(names, grain_keys, strict=True):
+                columns[name].append(_text(name, key))
+            columns["streams"].append(sums)
+        self._tables.append((model, {name: np.concatenate(parts) for name, parts in columns.items()}))
+
+    def insert(self) -> dict[str, int]:
+        written: dict[str, int] = defaultdict(int)
+        for model, columns in self._tables:
+            written[_KEY_OF[model]] += _sql.insert_arrays(model, columns)
+        return written
+
+
+_KEY_OF = {model: key for key, model, *_ in _COUNT_TABLES}
+
+
+def _text(name: str, values: np.ndarray) -> np.ndarray:
+    """Dimension values as their columns take them: country codes and device names from
+    their numbers; regions are already text."""
+    if name == "country":
+        return _sql.country_codes(values)
+    if name == "device":
+        return DEVICE_NAMES[values]
+    return values
+
+
+def _regions(countries: np.ndarray) -> np.ndarray:
+    """Each country number's region (`billing.regions`), as bytes ("" for none)."""
+    distinct, index = np.unique(countries, return_inverse=True)
+    names = [(region_of(_sql.country_code(number)) or "").encode() for number in distinct.tolist()]
+    return np.array(names or [b""])[index.ravel()] if len(countries) else np.zeros(0, dtype="S1")
+
+
+def _bitmaps_by_day(
+    lo: date, day: np.ndarray, country: np.ndarray, listener: np.ndarray
+) -> dict[tuple[date, str], BitMap]:
+    """Per (local day, listener country), the listeners who played anything."""
+    if len(listener) and listener.max() > MAX_BITMAP_ID:
+        _refuse_id(int(listener.max()))
+    (d, c, ids), _, _ = group_sums([day, country, listener])
+    changes = np.ones(len(d), dtype=bool)
+    changes[1:] = (d[1:] != d[:-1]) | (c[1:] != c[:-1])
+    starts = np.flatnonzero(changes).tolist()
+    bitmaps = {}
+    for start, stop in zip(starts, [*starts[1:], len(d)][: len(starts)], strict=True):
+        key = (lo + timedelta(days=int(d[start])), _sql.country_code(int(c[start])))
+        bitmaps[key] = BitMap(array.array("I", ids[start:stop].astype(np.uint32).tobytes()))
+    return bitmaps
 
 
 def _listener_bitmaps(lo: date, hi: date) -> dict[tuple[date, str], BitMap]:
@@ -519,11 +578,15 @@ def _bitmap(ids: str) -> BitMap:
     one stops the refresh rather than wrap round to another listener's id."""
     values = np.fromstring(ids, dtype=np.uint64, sep=",")
     if values.max() > MAX_BITMAP_ID:
-        raise OverflowError(
-            f"Listener id {int(values.max())} is above {MAX_BITMAP_ID}, the largest id the "
-            "listener bitmaps hold (catalog.CountryListeners)."
-        )
+        _refuse_id(int(values.max()))
     return BitMap(array.array("I", values.astype(np.uint32).tobytes()))
+
+
+def _refuse_id(listener_id: int) -> None:
+    raise OverflowError(
+        f"Listener id {listener_id} is above {MAX_BITMAP_ID}, the largest id the "
+        "listener bitmaps hold (catalog.CountryListeners)."
+    )
 
 
 def _by_month(days: dict[tuple[date, str], BitMap]) -> dict[tuple[date, str], BitMap]:
