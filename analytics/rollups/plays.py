@@ -59,15 +59,18 @@ class IdTable:
         self.ids, self._values = ids[order], [column[order] for column in columns]
 
     def values(self, ids: np.ndarray, column: int = 0) -> np.ndarray:
-        """Column `column` (in the order given) of the rows with these ids, each of which
-        exists."""
-        at = np.searchsorted(self.ids, ids)
-        if len(ids) and not (
-            np.all(at < len(self.ids)) and np.array_equal(self.ids[np.minimum(at, len(self.ids) - 1)], ids)
-        ):
+        """Column `column` (in the order given) of the rows with these ids."""
+        at = self._positions(ids)
+        if at is None:
             self._read()
-            at = np.searchsorted(self.ids, ids)
+            at = self._positions(ids)
+            if at is None:  # the rows referring to them outlived them
+                raise LookupError(f"{self._queryset.model.__name__} ids missing from their table.")
         return self._values[column][at]
+
+    def _positions(self, ids: np.ndarray) -> np.ndarray | None:
+        at = np.minimum(np.searchsorted(self.ids, ids), max(len(self.ids) - 1, 0))
+        return at if len(ids) == 0 or (len(self.ids) and np.array_equal(self.ids[at], ids)) else None
 
 
 class Lookups:

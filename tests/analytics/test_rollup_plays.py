@@ -143,3 +143,12 @@ def test_listening_refresh_of_a_day_whose_plays_are_gone_leaves_it_empty():
     rollups.refresh(since=date(2026, 1, 6), full=False, today=date(2026, 1, 8))
     assert sorted(ListeningDay.objects.values_list("day", flat=True).distinct()) == [date(2026, 1, 5)]
     assert not ActivityDay.objects.filter(day=date(2026, 1, 6)).exists()
+
+
+def test_lookups_read_listeners_and_tracks_again_when_a_play_names_a_new_one():
+    lookups = Lookups()
+    newcomer = make_listener(country="BR")
+    make_event(newcomer, played_at=at(2026, 1, 5, 9))
+    plays = read_plays(*day_bounds(date(2026, 1, 5), date(2026, 1, 6)), lookups)
+    assert _sql.country_codes(plays.country).tolist() == [b"BR"]
+    assert lookups.genres_of(plays.track).tolist() == [ListeningEvent.objects.get().track.genre_id]
