@@ -152,3 +152,9 @@ def test_lookups_read_listeners_and_tracks_again_when_a_play_names_a_new_one():
     plays = read_plays(*day_bounds(date(2026, 1, 5), date(2026, 1, 6)), lookups)
     assert _sql.country_codes(plays.country).tolist() == [b"BR"]
     assert lookups.genres_of(plays.track).tolist() == [ListeningEvent.objects.get().track.genre_id]
+
+
+def test_lookups_refuse_an_id_missing_from_its_table():
+    make_listener()
+    with pytest.raises(LookupError, match="Listener ids missing"):
+        Lookups().listeners.values(np.array([10**9]))
