@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -55,6 +55,7 @@ from analytics.rollups._sql import (
     EpochMicroseconds,
     country_code,
     country_number,
+    epoch_us,
     fetchall,
     insert_rows,
     int_columns,
@@ -81,8 +82,6 @@ Progress = Callable[[str, int, int], None]
 _FactKey = tuple[str, int, str]  # (country, plan id, method)
 _Facts = dict[str, Any]  # attempts, succeeded, failed (int); gross, refunds (Decimal)
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 _REVENUE_STATUSES = (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED)
 _MONEY = DecimalField(max_digits=16, decimal_places=2)
 _TABLES = {
@@ -181,10 +180,6 @@ def _last_payment_day() -> date | None:
     return _time.local_date(max(found)) if found else None
 
 
-def _us(moment: datetime) -> int:
-    return (moment - _EPOCH) // _MICROSECOND
-
-
 def _money(cents: int) -> Decimal:
     return Decimal(cents).scaleb(-2)
 
@@ -229,7 +224,7 @@ def _refresh_days(
                         end=sweep.arr_of,
                         country_of=sweep.country_of,
                         first_paid=first_paid,
-                        month_start_us=_us(_time.day_start(month_begin)),
+                        month_start_us=epoch_us(_time.day_start(month_begin)),
                     )
                 month_snapshot = None
             if day.day == 1 and day <= today:
@@ -332,7 +327,7 @@ class _Sweep:
     """
 
     def __init__(self, *, begin_instant: datetime, boundaries: list[datetime]) -> None:
-        self.boundaries = [_us(moment) for moment in boundaries]
+        self.boundaries = [epoch_us(moment) for moment in boundaries]
         self.groups: dict[tuple[str, int | None], list[int]] = defaultdict(lambda: [0, 0, 0])
         self.arr_of: dict[int, int] = {}  # listener -> 12 x MRR in cents, paying listeners only
         self._subs: dict[int, list[_Sub]] = defaultdict(list)

@@ -534,7 +534,7 @@ def _regions(countries: np.ndarray) -> np.ndarray:
     """Each country number's region (`billing.regions`), as bytes ("" for none)."""
     distinct, index = np.unique(countries, return_inverse=True)
     names = [(region_of(_sql.country_code(number)) or "").encode() for number in distinct.tolist()]
-    return np.array(names or [b""])[index.ravel()] if len(countries) else np.zeros(0, dtype="S1")
+    return np.array(names, dtype="S16")[index.ravel()]
 
 
 def _bitmaps_by_day(

@@ -12,7 +12,7 @@ import re
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -123,6 +123,15 @@ def previous_month_start(date_sql: str) -> str:
     if connection.vendor == "postgresql":
         return f"CAST(DATE_TRUNC('month', {date_sql}) - INTERVAL '1 month' AS date)"
     return f"date({date_sql}, 'start of month', '-1 month')"
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_us(moment: datetime) -> int:
+    """Microseconds since 1970-01-01 UTC of an aware datetime: what `EpochMicroseconds`
+    reads from the database."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
 class EpochMicroseconds(models.Func):

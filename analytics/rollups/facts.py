@@ -78,9 +78,9 @@ class LastActive:
     def before(self, lo: date, hi: date, listener_ids: np.ndarray) -> np.ndarray:
         if not self.carried:
             return _last_active_before(lo, hi, listener_ids)
-        at = np.minimum(np.searchsorted(self._ids, listener_ids), max(len(self._ids) - 1, 0))
         if not len(self._ids):
             return np.full(len(listener_ids), -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self._ids, listener_ids), len(self._ids) - 1)
         return np.where(self._ids[at] == listener_ids, self._days[at], -1)
 
     def update(self, listener_ids: np.ndarray, last_days: np.ndarray) -> None:

@@ -13,7 +13,7 @@ database's time-zone functions give, across daylight-saving changes too.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 import numpy as np
 from django.db.models import BigIntegerField, Case, Expression, F, Q, QuerySet, Value, When
@@ -22,18 +22,14 @@ from django.db.models.functions import Coalesce, ExtractMonth, ExtractYear
 from analytics.kpis._time import day_start, days, reporting_zone
 from analytics.models import Device, ListeningEvent, PlayContext
 from analytics.rollups import _sql
+from analytics.rollups._sql import epoch_us
 from billing.models import Listener, Subscription, Tier
 from catalog.models import Track
 
 NO_PLAYLIST = -1
 DEVICES: tuple[str, ...] = tuple(Device.values)  # a play's device is its index here
 DEVICE_NAMES = np.array([device.encode() for device in DEVICES])  # as `insert_arrays` takes them
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NEVER = 2**62
-
-
-def epoch_us(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
 def month_number(day: date) -> int:
@@ -50,8 +46,10 @@ class IdTable:
     added since (a refresh may meet rows made after it started)."""
 
     def __init__(self, queryset: QuerySet, *columns: Expression) -> None:
+        # Read on first use: a refresh with no days to rebuild reads nothing.
         self._queryset, self._columns = queryset.order_by(), columns
-        self._read()
+        self.ids = np.zeros(0, dtype=np.int64)
+        self._values = [np.zeros(0, dtype=np.int64) for _ in columns]
 
     def _read(self) -> None:
         ids, *columns = _sql.int_columns(self._queryset, F("id"), *self._columns)
@@ -115,6 +113,8 @@ class Plays:
 
     def between(self, start: datetime, end: datetime) -> Plays:
         """The plays of `[start, end)`, a part of this window."""
+        if (start, end) == (self.start, self.end):
+            return self
         kept = (self.played_us >= epoch_us(start)) & (self.played_us < epoch_us(end))
         return Plays(
             start,

@@ -25,7 +25,8 @@ import numpy as np
 from analytics.kpis._time import day_start, days
 from analytics.models import PlaylistRunDay, SessionDay
 from analytics.rollups import _sql
-from analytics.rollups.plays import NO_PLAYLIST, Lookups, Plays, day_edges, epoch_us, group_sums, read_plays
+from analytics.rollups._sql import epoch_us
+from analytics.rollups.plays import NO_PLAYLIST, Lookups, Plays, day_edges, group_sums, read_plays
 
 SESSION_GAP_MS = 30 * 60 * 1000
 MAX_RUN_DEPTH = 11  # runs of 11 events or more share one bucket: the funnel needs k + 1 <= 11
