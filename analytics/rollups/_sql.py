@@ -134,6 +134,10 @@ def epoch_us(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
+# Where PostgreSQL counts its timestamps from, in `epoch_us`.
+_POSTGRESQL_EPOCH_US = epoch_us(datetime(2000, 1, 1, tzinfo=UTC))
+
+
 class EpochMicroseconds(models.Func):
     """Microseconds since 1970-01-01 UTC of a datetime expression, exact, as an integer:
     comparing integers in Python is much cheaper than building aware datetimes."""
@@ -214,13 +218,22 @@ def int_columns(rows: QuerySet, *columns: models.Expression) -> list[np.ndarray]
     so callers ask for a month at a time. SQLite goes through the cursor.
     """
     names = [f"column_{n}" for n in range(len(columns))]
+    postgresql = connection.vendor == "postgresql"
+    # PostgreSQL sends a timestamp as its own eight bytes, microseconds since 2000-01-01:
+    # shifted in numpy, exactly, instead of by EXTRACT's numeric arithmetic on the server,
+    # a month of events reads in half the time.
+    stamps = [postgresql and isinstance(column, EpochMicroseconds) for column in columns]
+    selected = [
+        column.get_source_expressions()[0] if stamp else column
+        for column, stamp in zip(columns, stamps, strict=True)
+    ]
     # Only annotations are selected, so the SQL columns come in the order given.
-    query = rows.annotate(**dict(zip(names, columns, strict=True))).values_list(*names).order_by()
+    query = rows.annotate(**dict(zip(names, selected, strict=True))).values_list(*names).order_by()
     try:
         sql, params = query.query.sql_with_params()
     except EmptyResultSet:
         return [np.zeros(0, dtype=np.int64) for _ in names]
-    if connection.vendor != "postgresql":
+    if not postgresql:
         fetched = fetchall(sql, params)
         if any(value is None for row in fetched for value in row):
             raise ValueError("int_columns() reads non-null integers; a column holds NULL.")
@@ -230,7 +243,10 @@ def int_columns(rows: QuerySet, *columns: models.Expression) -> list[np.ndarray]
     # than a COPY, whose client takes each row as a separate message. Django's cursors bind
     # on the client and get bytea back as hex text; a cursor binding on the server gets the
     # bytes themselves (a third faster over a month of events).
-    record = " || ".join(f"int8send(CAST(q.{name} AS bigint))" for name in names)
+    record = " || ".join(
+        f"timestamptz_send(CAST(q.{name} AS timestamptz))" if stamp else f"int8send(CAST(q.{name} AS bigint))"
+        for name, stamp in zip(names, stamps, strict=True)
+    )
     # A NULL would make its whole record NULL, which string_agg skips: the count tells.
     statement = f"SELECT string_agg({record}, ''::bytea), COUNT(*) FROM ({sql}) AS q ({', '.join(names)})"
     connection.ensure_connection()
@@ -239,7 +255,8 @@ def int_columns(rows: QuerySet, *columns: models.Expression) -> list[np.ndarray]
     table = np.frombuffer(data or b"", dtype=">i8").reshape(-1, len(names))
     if len(table) != count:
         raise ValueError("int_columns() reads non-null integers; a column holds NULL.")
-    return [table[:, n].astype(np.int64) for n in range(len(names))]
+    shifts = [_POSTGRESQL_EPOCH_US if stamp else 0 for stamp in stamps]
+    return [table[:, n].astype(np.int64) + shift for n, shift in enumerate(shifts)]
 
 
 def country_number(field: str) -> models.Expression:

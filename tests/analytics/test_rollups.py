@@ -24,7 +24,7 @@ from analytics.models import (
     SignupMonth,
 )
 from analytics.rollups import ROLLUP_MODELS, Dim, _sql, grouping_for
-from billing.models import Listener, Tier
+from billing.models import Listener, Subscription, Tier
 from catalog.models import Playlist
 from tests.factories import (
     at,
@@ -263,6 +263,29 @@ def test_int_columns_reads_integer_expressions_in_the_order_given():
     # The plays have no playlist: a NULL is refused, not dropped with its row.
     with pytest.raises(ValueError, match="holds NULL"):
         _sql.int_columns(ListeningEvent.objects.all(), F("id"), F("playlist_id"))
+
+
+@pytest.mark.django_db
+def test_int_columns_reads_instants_to_the_microsecond_either_side_of_both_epochs():
+    # PostgreSQL sends timestamps counted from 2000-01-01, SQLite reads them from text.
+    listener = make_listener()
+    instants = [
+        datetime(1969, 7, 20, 20, 17, 40, 1, tzinfo=UTC),
+        datetime(1999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(2000, 1, 1, tzinfo=UTC),
+        datetime(2026, 3, 29, 1, 30, 0, 123_456, tzinfo=UTC),
+    ]
+    for instant in instants:
+        make_event(listener, played_at=instant)
+    played_us, ms_played = _sql.int_columns(
+        ListeningEvent.objects.all(), _sql.EpochMicroseconds("played_at"), F("ms_played")
+    )
+    assert sorted(played_us.tolist()) == [_sql.epoch_us(instant) for instant in instants]
+    assert len(ms_played) == len(instants)
+    # A missing instant (an open subscription's end) is refused like any NULL.
+    make_subscription(listener, make_plan(), started_at=instants[-1])
+    with pytest.raises(ValueError, match="holds NULL"):
+        _sql.int_columns(Subscription.objects.all(), _sql.EpochMicroseconds("ended_at"))
 
 
 @pytest.mark.django_db
