@@ -140,7 +140,13 @@ class Subscription(models.Model):
 
     class Meta:
         ordering = ["-started_at", "-id"]
-        indexes = [models.Index(fields=["listener", "started_at"])]
+        indexes = [
+            models.Index(fields=["listener", "started_at"]),
+            # The changelist's order, and the first instant the revenue rollups start from.
+            models.Index(fields=["started_at"], name="subscription_started_at"),
+            # The trials whose outcome a revenue refresh recounts (those ending in its window).
+            models.Index(fields=["trial_ends_at"], name="subscription_trial_ends_at"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(price__gte=0), name="subscription_price_not_negative"),
             models.CheckConstraint(

@@ -27,23 +27,23 @@ between two day starts, so a full refresh reads each subscription once.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import (
     BigIntegerField,
     Case,
     Count,
-    DecimalField,
     F,
     Max,
     Min,
     Model,
     Q,
+    QuerySet,
     Sum,
     Value,
     When,
@@ -59,6 +59,7 @@ from analytics.rollups._sql import (
     fetchall,
     insert_rows,
     int_columns,
+    to_date,
 )
 from analytics.rollups._sql import d as _d
 from billing.models import (
@@ -83,7 +84,6 @@ _FactKey = tuple[str, int, str]  # (country, plan id, method)
 _Facts = dict[str, Any]  # attempts, succeeded, failed (int); gross, refunds (Decimal)
 
 _REVENUE_STATUSES = (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED)
-_MONEY = DecimalField(max_digits=16, decimal_places=2)
 _TABLES = {
     "subscriber_days": SubscriberDay,
     "subscriber_region_days": SubscriberRegionDay,
@@ -96,7 +96,6 @@ _TABLES = {
 }
 _ZERO = Decimal("0.00")
 _FACT_COLUMNS = ("attempts", "succeeded", "failed", "gross", "refunds")
-_CENT = Decimal("0.01")
 
 # (start, end, paid_from, arr_cents, id, plan_id); instants in epoch microseconds,
 # `end` _NEVER while open, `paid_from` _NEVER when the subscription is never paid.
@@ -195,7 +194,6 @@ def _refresh_days(
     days = _time.days(begin, last_day + _time.ONE_DAY)
     state_days = [day for day in days if day <= last_state_day]
     sweep = _Sweep(begin_instant=_time.day_start(begin), boundaries=[_time.day_start(d) for d in state_days])
-    first_paid = _first_paid_instants()
 
     month_snapshot: dict[int, int] | None = None
     month_begin: date | None = None
@@ -209,7 +207,7 @@ def _refresh_days(
                         written[table] += count
             # One read per month; the days are still written one transaction each.
             month_end = min(_time.month_end(day), last_day + _time.ONE_DAY)
-            facts = _payment_facts(day, month_end)
+            facts = _payment_facts(day, month_end, sweep)
             stored = _stored_days(day, month_end)
         if index < len(state_days):
             sweep.advance(index)
@@ -223,8 +221,6 @@ def _refresh_days(
                         start=month_snapshot,
                         end=sweep.arr_of,
                         country_of=sweep.country_of,
-                        first_paid=first_paid,
-                        month_start_us=epoch_us(_time.day_start(month_begin)),
                     )
                 month_snapshot = None
             if day.day == 1 and day <= today:
@@ -375,6 +371,7 @@ class _Sweep:
         )
         # A listener who signed up since the read above is refreshed on the next run.
         subs = subs[np.isin(subs[:, 0], ids)]
+        self._plan_of: dict[int, int] = dict(zip(subs[:, 5].tolist(), subs[:, 6].tolist(), strict=True))
         if not self.boundaries:
             return
 
@@ -450,6 +447,22 @@ class _Sweep:
         plan_id = None if plans[i] == _NO_PLAN else plans[i]
         return (countries[i], plan_id), 1 if signed[i] else 0, 1 if arrs[i] else 0, arrs[i]
 
+    def countries_of(self, listener_ids: set[int]) -> dict[int, str]:
+        """The country of each listener, read for those who signed up since the sweep's
+        read (their payments may be in the window)."""
+        return self._with_missing(self.country_of, listener_ids, Listener.objects, "country")
+
+    def plans_of(self, subscription_ids: set[int]) -> dict[int, int]:
+        """The plan of each subscription, read for those the sweep left out (over
+        before its first day, or started since its read)."""
+        return self._with_missing(self._plan_of, subscription_ids, Subscription.objects, "plan_id")
+
+    @staticmethod
+    def _with_missing(known: dict[int, Any], ids: set[int], rows: QuerySet, column: str) -> dict[int, Any]:
+        for chunk in _chunks(sorted(ids - known.keys())):
+            known.update(rows.filter(id__in=chunk).values_list("id", column))
+        return known
+
     def advance(self, index: int) -> None:
         """Move the state to boundary `index`; boundaries must be visited in order."""
         at = self.boundaries[index]
@@ -498,24 +511,34 @@ def _state(subs: list[_Sub] | tuple, at: int) -> tuple[int | None, int]:
     return (best[1] if best else None), arr
 
 
-def _fetch(queryset) -> list[tuple]:
-    """The rows of a `values_list` queryset as the database returns them, without
-    Django's per-row conversion: the columns read this way are integers or text."""
-    return fetchall(*queryset.query.sql_with_params())
-
-
-def _first_paid_instants() -> dict[int, int]:
-    """Per listener, the first instant any subscription of theirs was paid."""
+def _paid_before(listener_ids: list[int], instant: datetime) -> set[int]:
+    """The listeners among `listener_ids` with a subscription paid before `instant`.
+    Asked only for the listeners who start paying in a month (a few thousand at 10M
+    events, where summing every listener's first paid instant read 400,000
+    subscriptions)."""
     paid_from = Coalesce(F("trial_ends_at"), F("started_at"))
-    rows = (
+    subscriptions = (
         Subscription.objects.filter(price__gt=0)
-        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=paid_from))
-        .values("listener_id")
-        .annotate(first=Min(EpochMicroseconds(paid_from)))
-        .values_list("listener_id", "first")
-        .order_by()
+        .alias(paid_from=paid_from)
+        .filter(paid_from__lt=instant)
+        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=F("paid_from")))
     )
-    return dict(_fetch(rows))
+    found: set[int] = set()
+    for chunk in _chunks(listener_ids):
+        found.update(
+            subscriptions.filter(listener_id__in=chunk)
+            .values_list("listener_id", flat=True)
+            .distinct()
+            .order_by()
+        )
+    return found
+
+
+def _chunks(ids: list[int]) -> Iterator[list[int]]:
+    """`ids` in lists short enough for one `IN (...)` (SQLite caps a query's parameters)."""
+    size = min(5000, (connection.features.max_query_params or 5000) - 10)
+    for at in range(0, len(ids), size):
+        yield ids[at : at + size]
 
 
 def _write_mrr_month(
@@ -525,20 +548,21 @@ def _write_mrr_month(
     start: dict[int, int],
     end: dict[int, int],
     country_of: dict[int, str],
-    first_paid: dict[int, int],
-    month_start_us: int,
 ) -> int:
     # Per country: start, new, reactivation, expansion, contraction, churn, end (cents),
     # customers at start, churned, at end.
     totals: dict[str, list[int]] = defaultdict(lambda: [0] * 10)
+    # Starting to pay is new MRR for a first-time payer, reactivation for a returning one.
+    returning = _paid_before(
+        [listener_id for listener_id in end if not start.get(listener_id)], _time.day_start(month)
+    )
     for listener_id in start.keys() | end.keys():
         s, e = start.get(listener_id, 0), end.get(listener_id, 0)
         row = totals[country_of[listener_id]]
         row[0] += s
         row[6] += e
         if s == 0:
-            paid_before = first_paid.get(listener_id, month_start_us) < month_start_us
-            row[2 if paid_before else 1] += e
+            row[2 if listener_id in returning else 1] += e
         elif e == 0:
             row[5] += s
             row[8] += 1
@@ -573,44 +597,69 @@ def _write_mrr_month(
     )
 
 
-def _payment_facts(first: date, stop: date) -> dict[date, dict[_FactKey, _Facts]]:
+def _payment_facts(first: date, stop: date, sweep: _Sweep) -> dict[date, dict[_FactKey, _Facts]]:
     """Per local day of `[first, stop)` and (country, plan, method): attempts, outcomes
-    and gross by the day of the attempt, refunds by the day of the refund."""
+    and gross by the day of the attempt, refunds by the day of the refund.
+
+    The payments are grouped without their listener's country and subscription's plan,
+    which come from the sweep's tables: joined in the database, PostgreSQL hashed every
+    subscription and listener to label a few thousand payments."""
     start, end = _time.day_bounds(first, stop)
     zone = _time.reporting_zone()
-    group = {"country": F("listener__country"), "plan": F("subscription__plan_id"), "pay_method": F("method")}
-    out: dict[date, dict[_FactKey, _Facts]] = defaultdict(dict)
-
-    def facts_of(day: date, row: dict) -> _Facts:
-        key = (str(row["country"]), row["plan"], row["pay_method"])
-        return out[day].setdefault(key, _empty_facts())
-
-    attempts = (
+    cents = Cast(Round(F("amount") * 100), BigIntegerField())
+    revenue = Q(status__in=_REVENUE_STATUSES)
+    group = {"payer": F("listener_id"), "paid_for": F("subscription_id"), "pay_method": F("method")}
+    attempts = _fetch(
         Payment.objects.filter(paid_at__gte=start, paid_at__lt=end)
-        .annotate(local_day=TruncDate("paid_at", tzinfo=zone))
-        .values("local_day", **group)
+        .values(local_day=TruncDate("paid_at", tzinfo=zone), **group)
         .annotate(
             n=Count("id"),
-            ok=Count("id", filter=Q(status__in=_REVENUE_STATUSES)),
+            ok=Count("id", filter=revenue),
             ko=Count("id", filter=Q(status=PaymentStatus.FAILED)),
-            gross=Sum("amount", filter=Q(status__in=_REVENUE_STATUSES), output_field=_MONEY),
+            gross=Coalesce(Sum(cents, filter=revenue), 0),
         )
+        .values_list("local_day", *group, "n", "ok", "ko", "gross")
         .order_by()
     )
-    for row in attempts:
-        fact = facts_of(row["local_day"], row)
-        fact["attempts"], fact["succeeded"], fact["failed"] = row["n"], row["ok"], row["ko"]
-        fact["gross"] = _two_places(row["gross"])
-    refunds = (
+    refunds = _fetch(
         Payment.objects.filter(refunded_at__gte=start, refunded_at__lt=end)
-        .annotate(local_day=TruncDate("refunded_at", tzinfo=zone))
-        .values("local_day", **group)
-        .annotate(total=Sum("amount", output_field=_MONEY))
+        .values(local_day=TruncDate("refunded_at", tzinfo=zone), **group)
+        .annotate(total=Sum(cents))
+        .values_list("local_day", *group, "total")
         .order_by()
     )
-    for row in refunds:
-        facts_of(row["local_day"], row)["refunds"] = _two_places(row["total"])
-    return out
+    rows = [*attempts, *refunds]
+    country_of = sweep.countries_of({row[1] for row in rows})
+    plan_of = sweep.plans_of({row[2] for row in rows})
+    days: dict[object, date] = {}
+    totals: dict[date, dict[_FactKey, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0] * 5))
+    for local_day, listener_id, subscription_id, method, *counts in attempts:
+        day = days.get(local_day) or days.setdefault(local_day, to_date(local_day))
+        total = totals[day][(country_of[listener_id], plan_of[subscription_id], method)]
+        for n, count in enumerate(counts):
+            total[n] += count
+    for local_day, listener_id, subscription_id, method, refunded in refunds:
+        day = days.get(local_day) or days.setdefault(local_day, to_date(local_day))
+        totals[day][(country_of[listener_id], plan_of[subscription_id], method)][4] += refunded
+    return {
+        day: {
+            key: {
+                "attempts": attempted,
+                "succeeded": succeeded,
+                "failed": failed,
+                "gross": _money(gross),
+                "refunds": _money(refunded),
+            }
+            for key, (attempted, succeeded, failed, gross, refunded) in by_key.items()
+        }
+        for day, by_key in totals.items()
+    }
+
+
+def _fetch(queryset) -> list[tuple]:
+    """The rows of a `values_list` queryset as the database returns them, without
+    Django's per-row conversion (dates may come back as text: see `to_date`)."""
+    return fetchall(*queryset.query.sql_with_params())
 
 
 def _empty_facts() -> _Facts:
@@ -619,11 +668,6 @@ def _empty_facts() -> _Facts:
 
 def _fact_values(facts: _Facts) -> tuple:
     return tuple(facts[name] for name in _FACT_COLUMNS)
-
-
-def _two_places(amount: Decimal | None) -> Decimal:
-    # Sums of two-decimal amounts are exact; SQLite returns them with float noise digits.
-    return (amount or _ZERO).quantize(_CENT)
 
 
 def _write_payment_month(month: date, facts: dict[date, dict[_FactKey, _Facts]]) -> dict[str, int]:
@@ -655,8 +699,10 @@ def _write_payment_month(month: date, facts: dict[date, dict[_FactKey, _Facts]])
 def _refresh_trials(*, begin: date, today: date, progress: Progress | None) -> int:
     # A trial that started before the window but ended inside it changed outcome there.
     begin_instant = _time.day_start(begin)
+    # The count makes PostgreSQL read the few trials ending since by their index, where
+    # the MIN alone walks the start index from the oldest subscription.
     earliest = Subscription.objects.filter(trial_ends_at__gte=begin_instant).aggregate(
-        first=Min("started_at")
+        first=Min("started_at"), trials=Count("id")
     )["first"]
     first_month = _time.month_start(min(begin, _time.local_date(earliest)) if earliest else begin)
     cutoff = _time.day_start(today + _time.ONE_DAY)

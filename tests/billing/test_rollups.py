@@ -223,6 +223,27 @@ def test_default_refresh_picks_up_late_changes_in_its_window(small):
     assert PaymentDay.objects.get(day=date(2026, 3, 5)).refunds == Decimal("10.00")
 
 
+def test_a_refund_in_the_window_of_a_subscription_over_before_it(small):
+    rollups.refresh(full=True, today=date(2026, 3, 5))
+    # L4's premium subscription ended in January; its first payment is refunded on
+    # March 4, inside the default window (from Feb 1), whose sweep starts after the
+    # subscription ended: the refund still counts under its plan and country.
+    four = make_listener(country="DE", signed_up_at=at(2026, 1, 2))
+    over = make_subscription(four, small["premium"], started_at=at(2026, 1, 2), ended_at=at(2026, 1, 15))
+    make_payment(over, paid_at=at(2026, 1, 2), status=PaymentStatus.REFUNDED, refunded_at=at(2026, 3, 4))
+    rollups.refresh(today=date(2026, 3, 5))
+    row = PaymentDay.objects.get(day=date(2026, 3, 4))
+    assert (row.country, row.plan_id, row.method) == ("DE", small["premium"].id, "card")
+    assert (row.attempts, row.gross, row.refunds) == (0, Decimal("0.00"), Decimal("10.00"))
+
+    def window() -> list[tuple]:  # the January payment row is before the window
+        return [row for row in dump()["PaymentDay"] if row[0] >= date(2026, 2, 1)]
+
+    incremental = window()
+    rollups.refresh(full=True, today=date(2026, 3, 5))
+    assert incremental == window()
+
+
 def test_default_refresh_starts_at_the_last_refresh_when_it_is_older(small):
     rollups.refresh(full=True, today=date(2026, 1, 12))
     Subscription.objects.filter(listener__country="SE").update(started_at=at(2026, 1, 11))
