@@ -12,6 +12,7 @@ database's time-zone functions give, across daylight-saving changes too.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -260,12 +261,21 @@ def group_sums(
     values = values or []
     if not len(keys[0]):
         return [key[:0] for key in keys], np.zeros(0, dtype=np.int64), [value[:0] for value in values]
-    order = np.lexsort(keys[::-1])
-    ordered = [key[order] for key in keys]
-    changes = np.zeros(len(order), dtype=bool)
+    packed = _packed(keys)
+    if packed is None:
+        order = np.lexsort(keys[::-1])
+        ordered = [key[order] for key in keys]
+        changes = np.zeros(len(order), dtype=bool)
+        for key in ordered:
+            changes[1:] |= key[1:] != key[:-1]
+    else:
+        # Stable, like lexsort: the same order, so the same sums bit for bit.
+        order = np.argsort(packed, kind="stable")
+        ordered = [key[order] for key in keys]
+        packed = packed[order]
+        changes = np.zeros(len(order), dtype=bool)
+        changes[1:] = packed[1:] != packed[:-1]
     changes[0] = True
-    for key in ordered:
-        changes[1:] |= key[1:] != key[:-1]
     firsts = np.flatnonzero(changes)
     counts = np.diff(np.append(firsts, len(order)))
     return (
@@ -273,3 +283,20 @@ def group_sums(
         counts,
         [combine.reduceat(value[order], firsts) for value in values],
     )
+
+
+def _packed(keys: list[np.ndarray]) -> np.ndarray | None:
+    """The key columns as one int64 per row that orders as the rows do (first column
+    first), or None when their ranges do not fit in 63 bits. Sorting one column is about
+    three times faster than `lexsort` over three or four."""
+    if any(key.dtype.kind != "i" for key in keys):  # text, such as region names
+        return None
+    lows = [int(key.min()) for key in keys]
+    spans = [int(key.max()) - low + 1 for key, low in zip(keys, lows, strict=True)]
+    if math.prod(spans) >= 2**63:
+        return None
+    packed = np.zeros(len(keys[0]), dtype=np.int64)
+    for key, low, span in zip(keys, lows, spans, strict=True):
+        packed *= span
+        packed += key - low
+    return packed

@@ -15,7 +15,7 @@ from analytics.kpis._time import day_bounds, reporting_zone
 from analytics.models import ActiveListenersDay, ActivityDay, ListeningDay, ListeningEvent
 from analytics.rollups import _sql
 from analytics.rollups.facts import plan_at_play
-from analytics.rollups.plays import Lookups, local_hours, plans_at, read_plays
+from analytics.rollups.plays import Lookups, group_sums, local_hours, plans_at, read_plays
 from billing.models import Tier
 from tests.factories import at, make_event, make_listener, make_plan, make_subscription
 
@@ -158,3 +158,31 @@ def test_lookups_refuse_an_id_missing_from_its_table():
     make_listener()
     with pytest.raises(LookupError, match="Listener ids missing"):
         Lookups().listeners.values(np.array([10**9]))
+
+
+def _grouped_by_hand(keys: list[np.ndarray], value: np.ndarray) -> dict[tuple, tuple[int, int]]:
+    out: dict[tuple, tuple[int, int]] = {}
+    for row, amount in zip(zip(*(key.tolist() for key in keys), strict=True), value.tolist(), strict=True):
+        count, total = out.get(row, (0, 0))
+        out[row] = (count + 1, total + amount)
+    return out
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        # Small ranges, negative values among them: packed into one sort key.
+        [np.array([3, -1, 3, 0, -1, 3]), np.array([7, 7, 7, 2, 7, 1])],
+        # Ranges whose product passes 63 bits: sorted column by column.
+        [np.array([2**62, -(2**62), 2**62, 0]), np.array([2**40, 5, 2**40, -(2**40)])],
+        # Text keys (region names) with numbers.
+        [np.array([b"europe", b"asia", b"europe", b"europe"]), np.array([1, 1, 1, 2])],
+    ],
+)
+def test_group_sums_groups_in_key_order_with_counts_and_exact_sums(keys):
+    value = np.arange(len(keys[0]), dtype=np.int64) * 10 + 1
+    grouped, counts, (sums,) = group_sums(keys, [value])
+    rows = list(zip(*(key.tolist() for key in grouped), strict=True))
+    expected = _grouped_by_hand(keys, value)
+    assert rows == sorted(expected)
+    assert list(zip(counts.tolist(), sums.tolist(), strict=True)) == [expected[row] for row in rows]
