@@ -40,12 +40,10 @@ from django.db.models import (
     Model,
     Q,
     QuerySet,
-    StringAgg,
-    TextField,
     Value,
     When,
 )
-from django.db.models.functions import Cast, Coalesce, TruncDate
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from pyroaring import BitMap
 
@@ -556,30 +554,16 @@ def _bitmaps_by_day(
 
 def _listener_bitmaps(lo: date, hi: date) -> dict[tuple[date, str], BitMap]:
     """Per (local day, listener country), the listeners who played anything in the days
-    `[lo, hi)`. The database lists each group's ids as text, which numpy reads at C
-    speed: far fewer rows than one per listener and day. The ids repeat (one per play):
-    the bitmap keeps each once, and asking the database for distinct ids instead would
-    sort every group, half as slow again at 10M events."""
-    rows = (
-        ListeningEvent.objects.filter(played_at__gte=day_start(lo), played_at__lt=day_start(hi))
-        .values(
-            day=TruncDate("played_at", tzinfo=timezone.get_default_timezone()),
-            country=F("listener__country"),
-        )
-        .annotate(ids=StringAgg(Cast("listener_id", TextField()), Value(",")))
-        .order_by()
-        .values_list("day", "country", "ids")
+    `[lo, hi)`, from one read of the plays' listeners as integer columns (half the time
+    the database took to list each group's ids as text)."""
+    listener, played_us, country = _sql.int_columns(
+        ListeningEvent.objects.filter(played_at__gte=day_start(lo), played_at__lt=day_start(hi)),
+        F("listener_id"),
+        _sql.EpochMicroseconds("played_at"),
+        _sql.country_number("listener__country"),
     )
-    return {(day, country): _bitmap(ids) for day, country, ids in rows}
-
-
-def _bitmap(ids: str) -> BitMap:
-    """A bitmap of comma-separated listener ids. The bitmaps hold 32-bit ids: a larger
-    one stops the refresh rather than wrap round to another listener's id."""
-    values = np.fromstring(ids, dtype=np.uint64, sep=",")
-    if values.max() > MAX_BITMAP_ID:
-        _refuse_id(int(values.max()))
-    return BitMap(array.array("I", values.astype(np.uint32).tobytes()))
+    day = np.searchsorted(day_edges(lo, hi), played_us, side="right") - 1
+    return _bitmaps_by_day(lo, day, country, listener)
 
 
 def _refuse_id(listener_id: int) -> None:
