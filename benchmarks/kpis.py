@@ -25,7 +25,9 @@ it is empty), migrates it, then:
    plan, mobile devices): the time through the registry (min and median of `--runs`),
    as an analyst narrowing a page sees it (`--no-filters` skips these).
 
-It prints figures and the targets next to them; it asserts nothing (speed is not tested).
+It prints figures and the targets next to them, after two fixed timings (a Python loop and
+a PostgreSQL count) that tell how fast this machine is against another; it asserts
+nothing (speed is not tested).
 """
 
 from __future__ import annotations
@@ -145,6 +147,22 @@ def _put_back_events() -> None:
         cursor.execute(f"VACUUM ANALYZE {ListeningEvent._meta.db_table}")
 
 
+def _machine_speed(connection) -> tuple[float, float]:
+    """Seconds of a fixed Python loop and of a fixed PostgreSQL count: machines of the
+    same kind differ by up to twice in speed, and these tell how this one compares."""
+
+    def loop() -> None:
+        total = 0
+        for n in range(5_000_000):
+            total += n
+
+    def count() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT COUNT(*) FROM generate_series(1, 5000000)")
+
+    return _timed(loop, 3)[0] / 1000, _timed(count, 3)[0] / 1000
+
+
 def _timed(fn: Callable[[], object], runs: int) -> tuple[float, float]:
     """Min and median wall time of `runs` calls, in milliseconds."""
     times = []
@@ -183,6 +201,11 @@ def main() -> None:
     latest = ListeningEvent.objects.order_by("-played_at").values_list("played_at", flat=True).first()
     last_day = local_date(latest)
     print(f"{events:,} events up to {latest:%Y-%m-%d %H:%M}; PostgreSQL {connection.pg_version}.")
+    python_s, database_s = _machine_speed(connection)
+    print(
+        f"Machine speed (to compare runs across machines): a Python loop {python_s:.2f} s, "
+        f"a PostgreSQL count {database_s:.2f} s (best of 3 each)."
+    )
 
     # Time each module inside the command: wrap the refresh functions it calls.
     seconds: dict[str, float] = {}
