@@ -17,8 +17,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.db.models import BigIntegerField, Count, F, Max, Q, Sum, Value
 from django.db.models.functions import Coalesce, ExtractHour
-from django_countries import countries as country_names
 
+from analytics.kpis._names import country_name
 from analytics.kpis._time import day_start, days, local_date, reporting_zone, series_buckets
 from analytics.kpis.registry import Column, KpiResult, kpi, reference
 from analytics.models import (
@@ -394,7 +394,7 @@ def _by_country(rows: list[dict]) -> KpiResult:
         columns=[Column("country", "Country", "text"), *RATE_COLUMNS],
         rows=[
             {
-                "country": country_names.name(row["country"]) or row["country"],
+                "country": country_name(row["country"]),
                 "country_code": row["country"],
                 **_rate_row(row),
             }

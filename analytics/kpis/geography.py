@@ -30,10 +30,10 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count, QuerySet, Sum
-from django_countries import countries as country_names
 
 import catalog.rollups as rollups  # a module import: see analytics.kpis.content
 from analytics.kpis import _time
+from analytics.kpis._names import country_name
 from analytics.kpis.content import covering, listener_countries, stream_events
 from analytics.kpis.registry import Column, KpiResult, get_kpi, get_reference, kpi, reference
 from analytics.models import ListeningEvent
@@ -163,7 +163,7 @@ def _by_country(per_country: dict[str, Audience]) -> KpiResult:
     return KpiResult(
         columns=[Column("country", "Country", "text"), *_AUDIENCE_COLUMNS],
         rows=[
-            {"country": code, **_figures(figures), "country_name": country_names.name(code) or code}
+            {"country": code, **_figures(figures), "country_name": country_name(code)}
             for code, figures in ordered
         ],
     )
@@ -314,7 +314,7 @@ def _genre_share(
                     "share": streams / totals[code],
                     "platform_share": platform[genre] / platform_total,
                     "index": (streams * platform_total) / (totals[code] * platform[genre]),
-                    "country_name": country_names.name(code) or code,
+                    "country_name": country_name(code),
                     "genre_id": genre,
                 }
             )

@@ -37,9 +37,9 @@ from typing import Protocol
 
 from django.conf import settings
 from django.db.models import Q, QuerySet, Sum
-from django_countries import countries as country_names
 
 from analytics.kpis import _time
+from analytics.kpis._names import country_name
 from analytics.kpis.registry import Column, KpiResult, kpi, reference
 from billing.models import (
     BillingPeriod,
@@ -1215,7 +1215,7 @@ def revenue_by_country(
         rows.append(
             {
                 "country": code,
-                "country_name": country_names.name(code) or code,
+                "country_name": country_name(code),
                 "paying_listeners": payers,
                 "gross": totals.gross,
                 "net": totals.gross - totals.refunds,
