@@ -339,7 +339,12 @@ class TrackStreams(_StreamCount):
     The (period, streams) index of month rows lets a top-N read a month's leaders first.
     """
 
-    track = models.ForeignKey(Track, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    # No index of its own: readers find rows by period first (the unique index), and
+    # only deleting a track looks its rows up by track alone. Every refresh paid to
+    # keep one.
+    track = models.ForeignKey(
+        Track, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
 
     class Meta:
         verbose_name_plural = "track streams"
@@ -393,7 +398,10 @@ class ArtistStreams(_StreamCount):
     """Streams of the tracks an artist is the primary artist of. Grain: (grain, period,
     artist). Featured appearances are not counted."""
 
-    artist = models.ForeignKey(Artist, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    # No index of its own, as `TrackStreams.track`.
+    artist = models.ForeignKey(
+        Artist, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
 
     class Meta:
         verbose_name_plural = "artist streams"
@@ -413,7 +421,10 @@ class ArtistStreams(_StreamCount):
 class AlbumStreams(_StreamCount):
     """Streams of an album's tracks. Grain: (grain, period, album)."""
 
-    album = models.ForeignKey(Album, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    # No index of its own, as `TrackStreams.track`.
+    album = models.ForeignKey(
+        Album, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
 
     class Meta:
         verbose_name_plural = "album streams"
