@@ -30,6 +30,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
+from itertools import batched
 from typing import Any
 
 import numpy as np
@@ -534,11 +535,9 @@ def _paid_before(listener_ids: list[int], instant: datetime) -> set[int]:
     return found
 
 
-def _chunks(ids: list[int]) -> Iterator[list[int]]:
-    """`ids` in lists short enough for one `IN (...)` (SQLite caps a query's parameters)."""
-    size = min(5000, (connection.features.max_query_params or 5000) - 10)
-    for at in range(0, len(ids), size):
-        yield ids[at : at + size]
+def _chunks(ids: list[int]) -> Iterator[tuple[int, ...]]:
+    """`ids` in batches short enough for one `IN (...)` (SQLite caps a query's parameters)."""
+    return batched(ids, min(5000, (connection.features.max_query_params or 5000) - 10))
 
 
 def _write_mrr_month(
