@@ -262,20 +262,13 @@ def group_sums(
     if not len(keys[0]):
         return [key[:0] for key in keys], np.zeros(0, dtype=np.int64), [value[:0] for value in values]
     packed = _packed(keys)
-    if packed is None:
-        order = np.lexsort(keys[::-1])
-        ordered = [key[order] for key in keys]
-        changes = np.zeros(len(order), dtype=bool)
-        for key in ordered:
-            changes[1:] |= key[1:] != key[:-1]
-    else:
-        # Stable, like lexsort: the same order, so the same sums bit for bit.
-        order = np.argsort(packed, kind="stable")
-        ordered = [key[order] for key in keys]
-        packed = packed[order]
-        changes = np.zeros(len(order), dtype=bool)
-        changes[1:] = packed[1:] != packed[:-1]
+    # Stable, like lexsort: the same order either way, so the same sums bit for bit.
+    order = np.lexsort(keys[::-1]) if packed is None else np.argsort(packed, kind="stable")
+    ordered = [key[order] for key in keys]
+    changes = np.zeros(len(order), dtype=bool)
     changes[0] = True
+    for key in ordered if packed is None else [packed[order]]:
+        changes[1:] |= key[1:] != key[:-1]
     firsts = np.flatnonzero(changes)
     counts = np.diff(np.append(firsts, len(order)))
     return (
