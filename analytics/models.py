@@ -177,9 +177,28 @@ class RollupState(models.Model):
     active_through = models.DateField(null=True, blank=True)
     time_zone = models.CharField(max_length=64, blank=True)
     refreshed_at = models.DateTimeField(null=True, blank=True)
+    # Text, not a JSONField: the field's system check would ask SQLite for JSON support
+    # before every management command, and this is only ever compared whole.
+    sources_seen = models.TextField(
+        blank=True,
+        default="",
+        help_text="The source tables' marks (`SourceVersion` and highest id) the last refresh read, as JSON.",
+    )
 
     def __str__(self) -> str:
         return f"{self.module} up to event #{self.last_event_id}"
+
+
+class SourceVersion(models.Model):
+    """How many times rows of one source table were saved or deleted through Django
+    (`analytics.rollups.sources`): a refresh that finds every table it reads as it left
+    it skips the work those tables feed. One row per model label."""
+
+    source = models.CharField(max_length=60, primary_key=True)
+    version = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.source} v{self.version}"
 
 
 class PreviousActivity(models.IntegerChoices):

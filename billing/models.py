@@ -8,6 +8,7 @@ from django.db.models import F, Q
 from django_countries.fields import CountryField
 
 from billing.regions import Region, region_of
+from spotilytics.db import ChangeTrackedQuerySet
 
 CURRENCY_CODE = RegexValidator(r"^[A-Z]{3}$", "Use a three-letter ISO currency code such as USD.")
 
@@ -32,6 +33,8 @@ class Listener(models.Model):
     acquisition_channel = models.CharField(
         max_length=16, choices=AcquisitionChannel.choices, default=AcquisitionChannel.ORGANIC
     )
+
+    objects = ChangeTrackedQuerySet.as_manager()
 
     class Meta:
         ordering = ["id"]
@@ -138,6 +141,8 @@ class Subscription(models.Model):
     auto_renew = models.BooleanField(default=True)
     cancel_reason = models.CharField(max_length=20, choices=CancelReason.choices, blank=True)
 
+    objects = ChangeTrackedQuerySet.as_manager()
+
     class Meta:
         ordering = ["-started_at", "-id"]
         indexes = [
@@ -210,6 +215,8 @@ class Payment(models.Model):
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()
     idempotency_key = models.CharField(max_length=80, unique=True)
+
+    objects = ChangeTrackedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-paid_at", "-id"]

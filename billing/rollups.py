@@ -52,6 +52,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Coalesce, Round, TruncDate
 
 from analytics.kpis import _time
+from analytics.rollups import sources
 from analytics.rollups._sql import (
     EpochMicroseconds,
     country_code,
@@ -81,6 +82,7 @@ from billing.models import (
 from billing.regions import COUNTRY_REGION
 
 Progress = Callable[[str, int, int], None]
+SOURCES_PART = "revenue"  # its `RollupState` row: the source marks it was refreshed from
 _FactKey = tuple[str, int, str]  # (country, plan id, method)
 _Facts = dict[str, Any]  # attempts, succeeded, failed (int); gross, refunds (Decimal)
 
@@ -114,18 +116,27 @@ def refresh(
     otherwise the window starts at the first day of the month before `today`'s month
     (subscriptions and refunds are often edited after the fact), or earlier when the
     last refresh is older than that. One transaction per day and per month, so pages
-    keep reading consistent days while a refresh runs.
+    keep reading consistent days while a refresh runs. Without `full` or `since`, a
+    refresh for the same `today` that finds listeners, subscriptions and payments as the
+    last one left them (`analytics.rollups.sources`) writes nothing and reads no more.
     """
     written = dict.fromkeys(_TABLES, 0)
+    read_from = sources.marks(Listener, Subscription, Payment)
     first = _first_data_day()
     last_state_day = today + _time.ONE_DAY
     if first is None:
         with transaction.atomic():
             for model in _TABLES.values():
                 model.objects.all().delete()
+        sources.record(SOURCES_PART, read_from)
         return written
 
     watermark = SubscriberDay.objects.aggregate(last=Max("day"))["last"]
+    # Every row comes from these tables and `today`: as the last refresh left them,
+    # they would give the same rows again.
+    as_left = watermark == last_state_day and sources.unchanged(SOURCES_PART, read_from)
+    if as_left and not full and since is None:
+        return written
     if full or watermark is None:
         begin = first
     elif since is not None:
@@ -161,6 +172,7 @@ def refresh(
             for model in _TABLES.values():
                 period = "day" if hasattr(model, "day") else "month"
                 model.objects.filter(**{f"{period}__lt": begin}).delete()
+    sources.record(SOURCES_PART, read_from)
     return written
 
 

@@ -6,7 +6,7 @@ from django.db.models import F, Q
 from django_countries.fields import CountryField
 
 from billing.models import Listener
-from spotilytics.db import exactly_one_of
+from spotilytics.db import ChangeTrackedQuerySet, exactly_one_of
 
 _UNIT = [MinValueValidator(0.0), MaxValueValidator(1.0)]
 
@@ -95,6 +95,8 @@ class Track(models.Model):
         help_text="Pitch class 0-11; -1 when no key was detected.",
     )
     mode = models.SmallIntegerField(null=True, blank=True, choices=[(0, "Minor"), (1, "Major")])
+
+    objects = ChangeTrackedQuerySet.as_manager()
 
     class Meta:
         ordering = ["title", "id"]
@@ -225,6 +227,8 @@ class Follow(models.Model):
     followed_at = models.DateTimeField()
     unfollowed_at = models.DateTimeField(null=True, blank=True)
 
+    objects = ChangeTrackedQuerySet.as_manager()
+
     class Meta:
         ordering = ["-followed_at", "-id"]
         indexes = [
@@ -263,6 +267,8 @@ class Rating(models.Model):
     score = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
     review = models.TextField(blank=True)
     rated_at = models.DateTimeField()
+
+    objects = ChangeTrackedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-rated_at", "-id"]

@@ -55,7 +55,7 @@ from analytics.kpis._time import (
     months,
 )
 from analytics.models import STREAM_MIN_MS, ListeningEvent
-from analytics.rollups import _sql
+from analytics.rollups import _sql, sources
 from analytics.rollups.plays import DEVICE_NAMES, IdTable, day_edges, device_number, group_sums
 from billing.models import Listener
 from billing.regions import region_of
@@ -81,6 +81,7 @@ from catalog.models import (
 )
 
 Progress = Callable[[str, int, int], None]
+TOTALS_PART = "content totals"  # its `RollupState` row: the source marks of the last sums
 WATERMARK_KEY = "content"
 MAX_BITMAP_ID = 2**32 - 1
 _ONE_DAY = timedelta(days=1)
@@ -218,18 +219,23 @@ def refresh(
 ) -> dict[str, int]:
     """Refresh the content rollups through local day `today`; returns rows written per table."""
     written = _refresh_counts(since=since, full=full, today=today, progress=progress)
-    written.update(refresh_totals())
+    written.update(refresh_totals(force=full or since is not None))
     return written
 
 
-def refresh_totals() -> dict[str, int]:
+def refresh_totals(*, force: bool = False) -> dict[str, int]:
     """Bring the rating sums per track and the open follows per artist up to date with
     every row; returns the rows written per table.
 
     Ratings and follows change at any time (and carry their own instants), so they are
-    summed anew on each refresh: a few hundred thousand rows, summed in the database,
-    where only the totals that differ are written.
+    summed anew when they, or the tracks (a rating total carries its track's genre),
+    changed since the last sum (`analytics.rollups.sources`): a few hundred thousand
+    rows, summed in the database, where only the totals that differ are written.
+    `force`: sum them anyway (a full or `--since` refresh, after edits made in raw SQL).
     """
+    read_from = sources.marks(Rating, Follow, Track)
+    if not force and sources.unchanged(TOTALS_PART, read_from):
+        return {"track_ratings": 0, "artist_followers": 0}
     with _sql.atomic(), connection.cursor() as cursor:
         ratings = _sync_table(
             cursor,
@@ -248,6 +254,7 @@ def refresh_totals() -> dict[str, int]:
             f"SELECT artist_id, COUNT(*) AS followers FROM {_FOLLOW} WHERE unfollowed_at IS NULL "
             f"GROUP BY artist_id",
         )
+        sources.record(TOTALS_PART, read_from)
     return {"track_ratings": ratings, "artist_followers": followers}
 
 

@@ -13,3 +13,26 @@ def exactly_one_of(a: str, b: str, *, name: str) -> models.CheckConstraint:
         | (Q(**{f"{a}__isnull": True}) & Q(**{f"{b}__isnull": False})),
         name=name,
     )
+
+
+class ChangeTrackedQuerySet(models.QuerySet):
+    """The rows of a table the rollups read: bulk writes, which send no signals, record
+    that the table changed (`analytics.rollups.sources`), as saves and deletes do.
+    (`bulk_update` writes through `update`.)"""
+
+    def update(self, **kwargs) -> int:
+        rows = super().update(**kwargs)
+        if rows:
+            self._changed()
+        return rows
+
+    def bulk_create(self, objs, *args, **kwargs) -> list:
+        created = super().bulk_create(objs, *args, **kwargs)
+        if created:
+            self._changed()
+        return created
+
+    def _changed(self) -> None:
+        from analytics.rollups.sources import mark_changed  # analytics' models import these apps'
+
+        mark_changed(self.model, using=self.db)

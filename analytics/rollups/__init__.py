@@ -129,7 +129,7 @@ def _refresh(
     max_ms = max(state.max_ms_played, scope["max_ms"] or 0)
     if latest is None or first_day is None:
         _save_state(state, max_id=max_id, latest=None, max_ms=0, first_day=None, horizon=None)
-        written["CohortSize"] += build_cohort_sizes()
+        written["CohortSize"] += build_cohort_sizes(force=full or since is not None)
         return written
     last_day = local_date(latest)
     horizon = min(max(today, last_day), last_day + timedelta(days=R28_DAYS - 1))
@@ -216,7 +216,7 @@ def _refresh(
             written["CohortActivity"] += build_cohort_activity(month)
         report("months", n, len(months))
     with _sql.atomic():
-        written["CohortSize"] += build_cohort_sizes()
+        written["CohortSize"] += build_cohort_sizes(force=full or since is not None)
 
     _save_state(state, max_id=max_id, latest=latest, max_ms=max_ms, first_day=first_day, horizon=horizon)
     return written

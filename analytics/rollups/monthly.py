@@ -22,9 +22,10 @@ from analytics.models import (
     PreviousActivity,
     SignupMonth,
 )
-from analytics.rollups import _sql
+from analytics.rollups import _sql, sources
 from billing.models import Listener
 
+COHORT_SIZES_PART = "cohort sizes"  # its `RollupState` row: the listener marks last counted
 FIRST_IN_MONTH = ~Q(previous=PreviousActivity.SAME_MONTH)
 
 
@@ -80,9 +81,14 @@ def build_cohort_activity(month: date) -> int:
     )
 
 
-def build_cohort_sizes() -> int:
-    """Listeners per local sign-up month and country; rewrites only rows that changed
-    (sign-ups are not events, so this runs on every refresh)."""
+def build_cohort_sizes(*, force: bool) -> int:
+    """Listeners per local sign-up month and country; rewrites only rows that changed.
+    Sign-ups are not events: the listeners are counted again by every refresh that finds
+    them changed (`analytics.rollups.sources`), and by a full or `--since` one (`force`:
+    the table may have been emptied, or edited in raw SQL)."""
+    read_from = sources.marks(Listener)
+    if not force and sources.unchanged(COHORT_SIZES_PART, read_from):
+        return 0
     counted = {
         (row["cohort"], row["country"]): row["n"]
         for row in Listener.objects.annotate(
@@ -109,4 +115,5 @@ def build_cohort_sizes() -> int:
             row.listeners = counted[key]
             changed.append(row)
     CohortSize.objects.bulk_update(changed, ["listeners"])
+    sources.record(COHORT_SIZES_PART, read_from)
     return written + len(new) + len(changed)
