@@ -155,7 +155,7 @@ def build_activity(
         [PreviousActivity.NEVER, PreviousActivity.SAME_MONTH, PreviousActivity.PREVIOUS_MONTH],
         PreviousActivity.EARLIER,
     )
-    cohort = lookups.listeners.values(listener_ids, 1)
+    cohort = lookups.signup_months(listener_ids)
     signup = np.select(
         [cohort == month, cohort < month], [SignupMonth.THIS_MONTH, SignupMonth.BEFORE], SignupMonth.AFTER
     )

@@ -18,9 +18,9 @@ from datetime import date, datetime, time, timedelta
 
 import numpy as np
 from django.db.models import BigIntegerField, Case, Expression, F, Q, QuerySet, Value, When
-from django.db.models.functions import Coalesce, ExtractMonth, ExtractYear
+from django.db.models.functions import Coalesce
 
-from analytics.kpis._time import day_start, days, reporting_zone
+from analytics.kpis._time import add_months, day_start, days, months, reporting_zone
 from analytics.models import Device, ListeningEvent, PlayContext
 from analytics.rollups import _sql
 from analytics.rollups._sql import epoch_us
@@ -73,17 +73,18 @@ class IdTable:
 
 
 class Lookups:
-    """Listeners (country, local sign-up month) and tracks (genre), for the listening
-    rollups of one refresh."""
+    """Listeners (country, sign-up instant) and tracks (genre), for the listening rollups
+    of one refresh."""
 
     def __init__(self) -> None:
-        zone = reporting_zone()
         self.listeners = IdTable(
-            Listener.objects,
-            _sql.country_number("country"),
-            ExtractYear("signed_up_at", tzinfo=zone) * 12 + ExtractMonth("signed_up_at", tzinfo=zone) - 1,
+            Listener.objects, _sql.country_number("country"), _sql.EpochMicroseconds("signed_up_at")
         )
         self.tracks = IdTable(Track.objects, F("genre_id"))
+
+    def signup_months(self, listener_ids: np.ndarray) -> np.ndarray:
+        """Each listener's local sign-up month, as a `month_number`."""
+        return local_months(self.listeners.values(listener_ids, 1))
 
     def genres_of(self, track_ids: np.ndarray) -> np.ndarray:
         """Each play's genre, 0 for episodes (track id 0)."""
@@ -195,6 +196,22 @@ def local_hours(played_us: np.ndarray, lo: date, hi: date) -> tuple[np.ndarray, 
     ]
     hour_number = np.searchsorted(np.array(edges, dtype=np.int64), played_us, side="right") - 1
     return hour_number // 24, hour_number % 24
+
+
+def local_months(instants_us: np.ndarray) -> np.ndarray:
+    """Each instant's local month (`month_number`), cut at the first instants of the
+    reporting zone's months. Found in numpy: the database took 100 ms to extract 200,000
+    listeners' local years and months."""
+    if not len(instants_us):
+        return np.zeros(0, dtype=np.int64)
+    zone = reporting_zone()
+    first, last = (
+        datetime.fromtimestamp(int(value) // 1_000_000, tz=zone).date().replace(day=1)
+        for value in (instants_us.min(), instants_us.max())
+    )
+    starts = months(first, add_months(last, 1))
+    edges = np.array([epoch_us(day_start(month)) for month in starts], dtype=np.int64)
+    return month_number(first) + np.searchsorted(edges, instants_us, side="right") - 1
 
 
 def day_edges(lo: date, hi: date) -> np.ndarray:

@@ -4,19 +4,19 @@ every column kind."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pytest
-from django.db.models.functions import ExtractHour
+from django.db.models.functions import ExtractHour, ExtractMonth, ExtractYear
 
 from analytics import rollups
-from analytics.kpis._time import day_bounds, reporting_zone
+from analytics.kpis._time import day_bounds, day_start, reporting_zone
 from analytics.models import ActiveListenersDay, ActivityDay, ListeningDay, ListeningEvent
 from analytics.rollups import _sql
 from analytics.rollups.facts import plan_at_play
 from analytics.rollups.plays import Lookups, group_sums, local_hours, plans_at, read_plays
-from billing.models import Tier
+from billing.models import Listener, Tier
 from tests.factories import at, make_event, make_listener, make_plan, make_subscription
 
 pytestmark = pytest.mark.django_db
@@ -87,6 +87,28 @@ def test_local_hours_match_the_database_across_clock_changes(settings):
     ]
     assert list(zip(day_index.tolist(), hour.tolist(), strict=True)) == expected
     assert [h for _, h in expected] == [0, 1, 3, 19, 1, 1, 2, 23]
+
+
+@pytest.mark.parametrize("zone_name", ["UTC", "America/New_York", "Pacific/Auckland"])
+def test_signup_months_match_the_database_at_month_edges(settings, zone_name):
+    settings.TIME_ZONE = zone_name
+    zone = reporting_zone()
+    # Each month's first local instant, and the microsecond before it, from 1999 to 2027
+    # (New York and Auckland change their clocks in some of those months).
+    edges = [day_start(date(year, month, 1)) for year in range(1999, 2028) for month in (1, 3, 4, 10, 11)]
+    for instant in edges:
+        make_listener(signed_up_at=instant)
+        make_listener(signed_up_at=instant - timedelta(microseconds=1))
+    lookups = Lookups()
+    ids, expected = zip(
+        *Listener.objects.order_by("id").values_list(
+            "id",
+            ExtractYear("signed_up_at", tzinfo=zone) * 12 + ExtractMonth("signed_up_at", tzinfo=zone) - 1,
+        ),
+        strict=True,
+    )
+    assert lookups.signup_months(np.array(ids)).tolist() == list(expected)
+    assert expected[:2] == (1999 * 12, 1998 * 12 + 11)
 
 
 def test_insert_arrays_writes_every_column_kind():
