@@ -113,7 +113,6 @@ TABLES = (
 _EVENT = ListeningEvent._meta.db_table
 _LISTENER = Listener._meta.db_table
 _TRACK = Track._meta.db_table
-_EPISODE = Episode._meta.db_table
 _TCS = TrackCountryStreams._meta.db_table
 _TS = TrackStreams._meta.db_table
 _CL = CountryListeners._meta.db_table
@@ -308,6 +307,7 @@ def _refresh_counts(
         return written
 
     total, done = (today - start).days + 1, 0
+    lookups = _Lookups()
     for month in months(start, today + _ONE_DAY):
         day, last = max(start, month), min(today, month_end(month) - _ONE_DAY)
         # A transaction per day, then one for the month's listener bitmaps. On SQLite a
@@ -321,7 +321,9 @@ def _refresh_counts(
                     # interrupted run of an older version, which summed the month rows
                     # at the end of the run: they are in no month row.
                     in_month_rows = day <= watermark.through
-                    for table, count in _refresh_day(cursor, day, in_month_rows=in_month_rows).items():
+                    for table, count in _refresh_day(
+                        cursor, day, in_month_rows=in_month_rows, lookups=lookups
+                    ).items():
                         written[table] += count
                     _save_watermark(through=day, **seen)
                 done += 1
@@ -407,10 +409,11 @@ class _Lookups:
         self.episodes = IdTable(Episode.objects, F("podcast_id"))
 
 
-def _rebuild_month(lo: date, hi: date, lookups: _Lookups) -> dict[str, int]:
-    """Day and month rows of the days `[lo, hi)` of one month (nothing else is in the
-    month: a rebuild starts at the first data)."""
-    listener, played_us, track, episode, device, is_stream = _sql.int_columns(
+def _read_plays(lo: date, hi: date) -> list[np.ndarray]:
+    """The plays of the local days `[lo, hi)` as integer columns: listener, instant
+    (epoch microseconds), track and episode (0 for none), device number, and 1 for a
+    stream."""
+    return _sql.int_columns(
         ListeningEvent.objects.filter(played_at__gte=day_start(lo), played_at__lt=day_start(hi)),
         F("listener_id"),
         _sql.EpochMicroseconds("played_at"),
@@ -423,6 +426,12 @@ def _rebuild_month(lo: date, hi: date, lookups: _Lookups) -> dict[str, int]:
             output_field=BigIntegerField(),
         ),
     )
+
+
+def _rebuild_month(lo: date, hi: date, lookups: _Lookups) -> dict[str, int]:
+    """Day and month rows of the days `[lo, hi)` of one month (nothing else is in the
+    month: a rebuild starts at the first data)."""
+    listener, played_us, track, episode, device, is_stream = _read_plays(lo, hi)
     day = np.searchsorted(day_edges(lo, hi), played_us, side="right") - 1
     country = lookups.listeners.values(listener)
     rows = _MonthRows(first_day=lo.toordinal(), month=month_start(lo).toordinal())
@@ -559,20 +568,6 @@ def _bitmaps_by_day(
     return bitmaps
 
 
-def _listener_bitmaps(lo: date, hi: date) -> dict[tuple[date, str], BitMap]:
-    """Per (local day, listener country), the listeners who played anything in the days
-    `[lo, hi)`, from one read of the plays' listeners as integer columns (half the time
-    the database took to list each group's ids as text)."""
-    listener, played_us, country = _sql.int_columns(
-        ListeningEvent.objects.filter(played_at__gte=day_start(lo), played_at__lt=day_start(hi)),
-        F("listener_id"),
-        _sql.EpochMicroseconds("played_at"),
-        _sql.country_number("listener__country"),
-    )
-    day = np.searchsorted(day_edges(lo, hi), played_us, side="right") - 1
-    return _bitmaps_by_day(lo, day, country, listener)
-
-
 def _refuse_id(listener_id: int) -> None:
     raise OverflowError(
         f"Listener id {listener_id} is above {MAX_BITMAP_ID}, the largest id the "
@@ -612,10 +607,14 @@ def _instant(value: datetime) -> object:
 _TABLE_OF = {key: (model._meta.db_table, columns, value) for key, model, columns, value in _COUNT_TABLES}
 
 
-def _refresh_day(cursor, day: date, *, in_month_rows: bool) -> dict[str, int]:
+def _refresh_day(cursor, day: date, *, in_month_rows: bool, lookups: _Lookups) -> dict[str, int]:
     """Bring the day rows of local day `day` and, by the same change, the month rows of
     its month up to date; returns the rows written per table. `in_month_rows` false:
-    the day's stored rows are in no month row, and are dropped first."""
+    the day's stored rows are in no month row, and are dropped first.
+
+    The day's plays are read once, as integer columns, and grouped in numpy by listener
+    country, track, podcast and device; the coarser track tables are sums of the day's
+    track rows, in the database."""
     d, m = _date(day), _date(month_start(day))
     lo, hi = _instant(day_start(day)), _instant(day_start(day + _ONE_DAY))
     if not in_month_rows:
@@ -626,15 +625,25 @@ def _refresh_day(cursor, day: date, *, in_month_rows: bool) -> dict[str, int]:
     def move(key: str, fresh: str, params: list) -> None:
         written[key] = _move_day(cursor, *_TABLE_OF[key], d, m, fresh, params)
 
-    # One pass over the day's track streams; the other track tables are sums of it.
-    move(
-        "track_country_streams",
-        f"SELECT l.country AS country, e.track_id AS track_id, COUNT(*) AS streams FROM {_EVENT} e "
-        f"JOIN {_LISTENER} l ON l.id = e.listener_id "
-        f"WHERE e.played_at >= %s AND e.played_at < %s AND e.ms_played >= %s AND e.track_id IS NOT NULL "
-        f"GROUP BY l.country, e.track_id",
-        [lo, hi, STREAM_MIN_MS],
-    )
+    def move_grouped(key: str, keys: list[np.ndarray], names: list[str]) -> None:
+        """Move the day's rows to the groups of `keys` (one array per dimension of the
+        table, in `names` order), counting one stream per element."""
+        table, columns, value = _TABLE_OF[key]
+        model = next(model for name, model, *_ in _COUNT_TABLES if name == key)
+        grouped, streams, _ = group_sums(keys)
+        fields = ", ".join([*columns, value])
+        with _sql.temporary_table(_FRESH, f"SELECT {fields} FROM {table} WHERE 1 = 0", []) as fresh:
+            rows = {name: _text(name, values) for name, values in zip(names, grouped, strict=True)}
+            _sql.insert_arrays(model, {**rows, value: streams}, into=fresh)
+            move(key, f"SELECT {fields} FROM {fresh}", [])
+
+    listener, _, track, episode, device, is_stream = _read_plays(day, day + _ONE_DAY)
+    country = lookups.listeners.values(listener)
+    streamed = is_stream == 1
+
+    # The day's track streams by country; the other track tables are sums of them.
+    on_track = streamed & (track != 0)
+    move_grouped("track_country_streams", [country[on_track], track[on_track]], ["country", "track_id"])
     move(
         "track_streams",
         f"SELECT track_id, SUM(streams) AS streams FROM {_TCS} WHERE grain = %s AND period = %s "
@@ -659,14 +668,17 @@ def _refresh_day(cursor, day: date, *, in_month_rows: bool) -> dict[str, int]:
         f"GROUP BY s.country, t.genre_id",
         [DAY, d],
     )
-    for key, rows in _day_rows_in_python(cursor, d, lo, hi).items():
-        table, columns, value = _TABLE_OF[key]
-        names = ", ".join([*columns, value])
-        with _sql.temporary_table(_FRESH, f"SELECT {names} FROM {table} WHERE 1 = 0", []) as fresh:
-            if rows:
-                placeholders = ", ".join(["%s"] * (len(columns) + 1))
-                cursor.executemany(f"INSERT INTO {fresh} ({names}) VALUES ({placeholders})", rows)
-            move(key, f"SELECT {names} FROM {fresh}", [])
+
+    # Episode streams by podcast, listener region and device; all streams by country.
+    on_episode = streamed & (episode != 0)
+    podcast = lookups.episodes.values(episode[on_episode])
+    region = _regions(country[on_episode])
+    move_grouped("podcast_region_streams", [region, podcast], ["region", "podcast_id"])
+    move_grouped(
+        "podcast_device_streams", [device[on_episode], region, podcast], ["device", "region", "podcast_id"]
+    )
+    move_grouped("country_streams", [country[streamed]], ["country"])
+
     move(
         "country_signups",
         f"SELECT country, COUNT(*) AS signups FROM {_LISTENER} "
@@ -674,7 +686,8 @@ def _refresh_day(cursor, day: date, *, in_month_rows: bool) -> dict[str, int]:
         [lo, hi],
     )
     cursor.execute(f"DELETE FROM {_CL} WHERE grain = %s AND period = %s", [DAY, d])
-    written["country_listeners"] = _insert_listeners(DAY, _listener_bitmaps(day, day + _ONE_DAY))
+    played = _bitmaps_by_day(day, np.zeros(len(listener), dtype=np.int64), country, listener)
+    written["country_listeners"] = _insert_listeners(DAY, played)
     return written
 
 
@@ -718,38 +731,6 @@ def _move_day(
                     f"DELETE FROM {table} WHERE grain = %s AND period = %s AND {value} = 0", [grain, period]
                 )
     return written
-
-
-def _day_rows_in_python(cursor, d: object, lo: object, hi: object) -> dict[str, list[tuple]]:
-    """Podcast streams by region and device, and all streams by country, of day `d`:
-    both need the episode streams per listener country, and regions come from a Python
-    table. Reads the day's track streams by country, already brought up to date."""
-    cursor.execute(
-        f"SELECT l.country, e.device, p.podcast_id, COUNT(*) FROM {_EVENT} e "
-        f"JOIN {_LISTENER} l ON l.id = e.listener_id JOIN {_EPISODE} p ON p.id = e.episode_id "
-        f"WHERE e.played_at >= %s AND e.played_at < %s AND e.ms_played >= %s AND e.episode_id IS NOT NULL "
-        f"GROUP BY l.country, e.device, p.podcast_id",
-        [lo, hi, STREAM_MIN_MS],
-    )
-    by_device: dict[tuple[str, str, int], int] = defaultdict(int)
-    by_region: dict[tuple[str, int], int] = defaultdict(int)
-    countries: dict[str, int] = defaultdict(int)
-    for country, device, podcast, streams in cursor.fetchall():
-        region = region_of(country) or ""
-        by_device[(device, region, podcast)] += streams
-        by_region[(region, podcast)] += streams
-        countries[country] += streams
-    cursor.execute(
-        f"SELECT country, SUM(streams) FROM {_TCS} WHERE grain = %s AND period = %s GROUP BY country",
-        [DAY, d],
-    )
-    for country, streams in cursor.fetchall():
-        countries[country] += int(streams)
-    return {
-        "podcast_region_streams": [(*key, streams) for key, streams in by_region.items()],
-        "podcast_device_streams": [(*key, streams) for key, streams in by_device.items()],
-        "country_streams": [(country, streams) for country, streams in countries.items()],
-    }
 
 
 def _refresh_month_listeners(cursor, month: date) -> int:
