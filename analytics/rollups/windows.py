@@ -10,9 +10,9 @@ W-day window ending on x exactly when that gap is larger than `y - (x - W + 1)`.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import date, timedelta
 
+import numpy as np
 from django.db.models import Sum
 
 from analytics.kpis._time import days, month_chunks
@@ -23,55 +23,49 @@ from analytics.rollups.facts import WINDOW_CAP
 WAU_DAYS = 7
 R28_DAYS = 28
 
-Key = tuple[date, str]  # (day, country)
-
 
 def window_counts(lo: date, hi: date) -> dict[date, dict[str, list[int]]]:
     """`{day: {country: [dau, wau, r28, new]}}` for the days `[lo, hi)`, with the totals
     over all countries under country ""."""
-    # at_least[(day, country)][k] = listeners of the day whose gap is >= k (or none before).
-    at_least: dict[Key, list[int]] = defaultdict(lambda: [0] * (WINDOW_CAP + 1))
-    new: dict[Key, int] = defaultdict(int)
-    rows = (
-        ActivityDay.objects.filter(day__gte=lo - timedelta(days=R28_DAYS - 1), day__lt=hi)
-        .values("day", "country", "gap")
+    first = lo - timedelta(days=R28_DAYS - 1)
+    rows = list(
+        ActivityDay.objects.filter(day__gte=first, day__lt=hi)
+        .values_list("day", "country", "gap")
         .annotate(n=Sum("listeners"))
         .order_by()
     )
-    for row in rows:
-        key, gap, n = (row["day"], row["country"]), row["gap"], row["n"]
-        reach = WINDOW_CAP if gap == 0 else gap  # never active before: new to every window
-        counts = at_least[key]
-        for k in range(reach + 1):
-            counts[k] += n
+    countries = sorted({country for _, country, _, _ in rows})
+    if not countries:
+        return {day: {} for day in days(lo, hi)}
+    # listeners[d, c, g]: listeners of day first + d in country c by gap g, a listener
+    # never active before (gap 0) under the widest gap: it is new to every window.
+    index = {country: n for n, country in enumerate(countries)}
+    listeners = np.zeros(((hi - first).days, len(countries), WINDOW_CAP + 1), dtype=np.int64)
+    new = np.zeros(listeners.shape[:2], dtype=np.int64)
+    for day, country, gap, n in rows:
+        at = ((day - first).days, index[country])
+        listeners[(*at, gap or WINDOW_CAP)] += n
         if gap == 0:
-            new[key] += n
-    countries = sorted({country for _, country in at_least})
+            new[at] += n
+    # at_least[d, c, k]: the day's listeners whose gap is >= k (or none before).
+    at_least = np.cumsum(listeners[:, :, ::-1], axis=2)[:, :, ::-1]
+    out_days = np.arange(R28_DAYS - 1, len(listeners))
+    dau = at_least[out_days, :, 0]
+    wau, r28 = (
+        sum(at_least[out_days - j, :, width - j] for j in range(width)) for width in (WAU_DAYS, R28_DAYS)
+    )
+    table = np.stack([dau, wau, r28, new[out_days]], axis=2).tolist()
     out: dict[date, dict[str, list[int]]] = {}
-    for day in days(lo, hi):
-        per_country: dict[str, list[int]] = {}
-        for country in countries:
-            values = [
-                at_least.get((day, country), [0])[0],
-                _window(at_least, day, country, WAU_DAYS),
-                _window(at_least, day, country, R28_DAYS),
-                new.get((day, country), 0),
-            ]
-            if any(values):
-                per_country[country] = values
+    for day, per_country_values in zip(days(lo, hi), table, strict=True):
+        per_country = {
+            country: values
+            for country, values in zip(countries, per_country_values, strict=True)
+            if any(values)
+        }
         if per_country:
             per_country[""] = [sum(values[n] for values in per_country.values()) for n in range(4)]
         out[day] = per_country
     return out
-
-
-def _window(at_least: dict[Key, list[int]], day: date, country: str, width: int) -> int:
-    total = 0
-    for j in range(width):
-        counts = at_least.get((day - timedelta(days=j), country))
-        if counts is not None:
-            total += counts[width - j]
-    return total
 
 
 def build_active_days(lo: date, hi: date) -> int:
