@@ -157,13 +157,14 @@ class EpochMicroseconds(models.Func):
     def as_sqlite(self, compiler, connection, **extra):
         # SQLite keeps naive UTC text, 'YYYY-MM-DD HH:MM:SS' with '.ffffff' when not zero;
         # strftime would round the fraction to milliseconds, so it reads the whole seconds.
-        # '%%%%s' is '%%s' after the template, which the cursor turns into strftime's '%s'.
-        return self.as_sql(
-            compiler,
-            connection,
-            template="(CAST(strftime('%%%%s', substr(%(expressions)s, 1, 19)) AS INTEGER) * 1000000"
-            " + CAST(substr(%(expressions)s || '.000000', 21, 6) AS INTEGER))",
+        # The text appears twice, and so do its parameters (an instant given as a value).
+        # '%%s' is what the cursor turns into strftime's '%s'.
+        text, params = compiler.compile(self.get_source_expressions()[0])
+        sql = (
+            f"(CAST(strftime('%%s', substr({text}, 1, 19)) AS INTEGER) * 1000000"
+            f" + CAST(substr({text} || '.000000', 21, 6) AS INTEGER))"
         )
+        return sql, [*params, *params]
 
 
 def days_between(later_sql: str, earlier_sql: str) -> str:

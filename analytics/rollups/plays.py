@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
 from django.db.models import BigIntegerField, Case, Expression, F, Q, QuerySet, Value, When
@@ -24,13 +24,13 @@ from analytics.kpis._time import add_months, day_start, days, months, reporting_
 from analytics.models import Device, ListeningEvent, PlayContext
 from analytics.rollups import _sql
 from analytics.rollups._sql import epoch_us
-from billing.models import Listener, Subscription, Tier
+from billing.models import Listener, Plan, Subscription, Tier
 from catalog.models import Track
 
 NO_PLAYLIST = -1
 DEVICES: tuple[str, ...] = tuple(Device.values)  # a play's device is its index here
 DEVICE_NAMES = np.array([device.encode() for device in DEVICES])  # as `insert_arrays` takes them
-_NEVER = 2**62
+_END_OF_TIME = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 def month_number(day: date) -> int:
@@ -226,19 +226,18 @@ def plans_at(plays: Plays) -> np.ndarray:
     subs = Subscription.objects.filter(started_at__lt=plays.end).filter(
         Q(ended_at__isnull=True) | Q(ended_at__gt=plays.start)
     )
+    # Both instants as plain timestamps (an open subscription ends at the end of time),
+    # which `int_columns` reads as the database sends them, and plans by id: a CASE over
+    # them and a join to the plans cost a fifth of the read (200,000 rows at 10M events).
     listener, started, ended, sub_id, plan = _sql.int_columns(
         subs,
         F("listener_id"),
         _sql.EpochMicroseconds("started_at"),
-        Case(
-            # Without its output field, psycopg would send the value as a 4-byte integer.
-            When(ended_at__isnull=True, then=Value(_NEVER, output_field=BigIntegerField())),
-            default=_sql.EpochMicroseconds("ended_at"),
-            output_field=BigIntegerField(),
-        ),
+        _sql.EpochMicroseconds(Coalesce("ended_at", Value(_END_OF_TIME))),
         F("id"),
-        Case(When(plan__tier=Tier.FREE, then=Value(0)), default=F("plan_id"), output_field=BigIntegerField()),
+        F("plan_id"),
     )
+    plan[np.isin(plan, list(Plan.objects.filter(tier=Tier.FREE).values_list("id", flat=True)))] = 0
     plans = np.zeros(len(plays), dtype=np.int64)
     if not len(listener) or not len(plays):
         return plans
