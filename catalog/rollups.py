@@ -110,7 +110,6 @@ TABLES = (
 # The incremental SQL is written out because Django has no INSERT ... SELECT. A full
 # rebuild groups a month's plays in numpy instead (see `_rebuild`): rows pass through
 # Python only as arrays, never one object per row.
-_EVENT = ListeningEvent._meta.db_table
 _LISTENER = Listener._meta.db_table
 _TRACK = Track._meta.db_table
 _TCS = TrackCountryStreams._meta.db_table
@@ -532,6 +531,7 @@ class _MonthRows:
 
 
 _KEY_OF = {model: key for key, model, *_ in _COUNT_TABLES}
+_MODEL_OF = {key: model for key, model, *_ in _COUNT_TABLES}
 
 
 def _text(name: str, values: np.ndarray) -> np.ndarray:
@@ -629,7 +629,7 @@ def _refresh_day(cursor, day: date, *, in_month_rows: bool, lookups: _Lookups) -
         """Move the day's rows to the groups of `keys` (one array per dimension of the
         table, in `names` order), counting one stream per element."""
         table, columns, value = _TABLE_OF[key]
-        model = next(model for name, model, *_ in _COUNT_TABLES if name == key)
+        model = _MODEL_OF[key]
         grouped, streams, _ = group_sums(keys)
         fields = ", ".join([*columns, value])
         with _sql.temporary_table(_FRESH, f"SELECT {fields} FROM {table} WHERE 1 = 0", []) as fresh:

@@ -7,8 +7,9 @@ than the day's listening rollups), and most refreshes follow a day of new plays,
 billing or catalog edits.
 
 A table's mark is its `SourceVersion`, raised in the same transaction as every save and
-delete made through Django (the admin, imports, services: by signals; the services'
-`QuerySet.update` and `bulk_update` call `mark_changed` themselves), with its highest id,
+delete made through Django (the admin, imports, services: by signals; bulk `update`,
+`bulk_update` and `bulk_create`, which send none, through the models'
+`spotilytics.db.ChangeTrackedQuerySet`), with its highest id,
 which rows added by a bulk load (the seed's COPY) raise too, and the reporting time
 zone. Rows edited or deleted in raw SQL are not seen: run `refresh_rollups --since` or
 `--full` after such edits, as after deleting events.
