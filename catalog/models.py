@@ -352,11 +352,10 @@ class TrackStreams(_StreamCount):
         Track, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
     )
 
+    pk = models.CompositePrimaryKey("period", "track", "grain")
+
     class Meta:
         verbose_name_plural = "track streams"
-        constraints = [
-            models.UniqueConstraint(fields=["period", "track", "grain"], name="trackstreams_unique_grain"),
-        ]
         indexes = [
             models.Index(
                 fields=["period", "-streams", "track"], name="trackstreams_top", condition=_MONTH_ROWS
@@ -383,13 +382,10 @@ class TrackCountryStreams(_StreamCount):
         Track, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
     )
 
+    pk = models.CompositePrimaryKey("period", "country", "track", "grain")
+
     class Meta:
         verbose_name_plural = "track streams by country"
-        constraints = [
-            models.UniqueConstraint(
-                fields=["period", "country", "track", "grain"], name="trackcountrystreams_unique_grain"
-            ),
-        ]
         indexes = [
             models.Index(
                 fields=["country", "period", "-streams"],
@@ -411,11 +407,10 @@ class ArtistStreams(_StreamCount):
         Artist, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
     )
 
+    pk = models.CompositePrimaryKey("period", "artist", "grain")
+
     class Meta:
         verbose_name_plural = "artist streams"
-        constraints = [
-            models.UniqueConstraint(fields=["period", "artist", "grain"], name="artiststreams_unique_grain"),
-        ]
         indexes = [
             models.Index(
                 fields=["period", "-streams", "artist"], name="artiststreams_top", condition=_MONTH_ROWS
@@ -434,11 +429,10 @@ class AlbumStreams(_StreamCount):
         Album, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
     )
 
+    pk = models.CompositePrimaryKey("period", "album", "grain")
+
     class Meta:
         verbose_name_plural = "album streams"
-        constraints = [
-            models.UniqueConstraint(fields=["period", "album", "grain"], name="albumstreams_unique_grain"),
-        ]
         indexes = [
             models.Index(
                 fields=["period", "-streams", "album"], name="albumstreams_top", condition=_MONTH_ROWS

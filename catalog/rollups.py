@@ -315,7 +315,7 @@ def _refresh_counts(
         # be slower: it keeps every day's version of the activity bitmaps the days rewrite.
         with transaction.atomic() if connection.vendor == "sqlite" else nullcontext():
             while day <= last:
-                with transaction.atomic(), connection.cursor() as cursor:
+                with _sql.atomic(), connection.cursor() as cursor:
                     # Day rows past the last refreshed day can only be left over from an
                     # interrupted run of an older version, which summed the month rows
                     # at the end of the run: they are in no month row.
@@ -613,8 +613,8 @@ def _refresh_day(cursor, day: date, *, in_month_rows: bool, lookups: _Lookups) -
     the day's stored rows are in no month row, and are dropped first.
 
     The day's plays are read once, as integer columns, and grouped in numpy by listener
-    country, track, podcast and device; the coarser track tables are sums of the day's
-    track rows, in the database."""
+    country, track, podcast and device; the coarser track tables are sums of the
+    per-country track groups, through the tracks' genre, artist and album."""
     d, m = _date(day), _date(month_start(day))
     lo, hi = _instant(day_start(day)), _instant(day_start(day + _ONE_DAY))
     if not in_month_rows:
@@ -625,59 +625,49 @@ def _refresh_day(cursor, day: date, *, in_month_rows: bool, lookups: _Lookups) -
     def move(key: str, fresh: str, params: list) -> None:
         written[key] = _move_day(cursor, *_TABLE_OF[key], d, m, fresh, params)
 
-    def move_grouped(key: str, keys: list[np.ndarray], names: list[str]) -> None:
-        """Move the day's rows to the groups of `keys` (one array per dimension of the
-        table, in `names` order), counting one stream per element."""
+    def move_to(key: str, streams: np.ndarray, **dims: np.ndarray) -> None:
+        """Move the day's rows to the groups `dims` (one array per dimension column of
+        the table, each group once) with their `streams`."""
         table, columns, value = _TABLE_OF[key]
-        model = _MODEL_OF[key]
-        grouped, streams, _ = group_sums(keys)
         fields = ", ".join([*columns, value])
         with _sql.temporary_table(_FRESH, f"SELECT {fields} FROM {table} WHERE 1 = 0", []) as fresh:
-            rows = {name: _text(name, values) for name, values in zip(names, grouped, strict=True)}
-            _sql.insert_arrays(model, {**rows, value: streams}, into=fresh)
-            move(key, f"SELECT {fields} FROM {fresh}", [])
+            rows = {name: _text(name, values) for name, values in dims.items()}
+            _sql.insert_arrays(_MODEL_OF[key], {**rows, value: streams}, into=fresh)
+            if _day_stored(cursor, table, d):
+                move(key, f"SELECT {fields} FROM {fresh}", [])
+            else:  # a new day: its groups are the change, all increases
+                written[key] = _add_changes(
+                    cursor, table, columns, value, d, m, fresh, moved=value, day_stored=False, decreases=False
+                )
+
+    def move_summed(key: str, streams: np.ndarray, **dims: np.ndarray) -> None:
+        """`move_to` the sums of `streams` per distinct combination of `dims`."""
+        keys, _, (sums,) = group_sums(list(dims.values()), [streams])
+        move_to(key, sums, **dict(zip(dims, keys, strict=True)))
 
     listener, _, track, episode, device, is_stream = _read_plays(day, day + _ONE_DAY)
     country = lookups.listeners.values(listener)
     streamed = is_stream == 1
+    ones = np.ones(len(listener), dtype=np.int64)
 
     # The day's track streams by country; the other track tables are sums of them.
     on_track = streamed & (track != 0)
-    move_grouped("track_country_streams", [country[on_track], track[on_track]], ["country", "track_id"])
-    move(
-        "track_streams",
-        f"SELECT track_id, SUM(streams) AS streams FROM {_TCS} WHERE grain = %s AND period = %s "
-        f"GROUP BY track_id",
-        [DAY, d],
-    )
-    for key, column, track_column in (
-        ("artist_streams", "artist_id", "primary_artist_id"),
-        ("album_streams", "album_id", "album_id"),
-    ):
-        move(
-            key,
-            f"SELECT t.{track_column} AS {column}, SUM(s.streams) AS streams FROM {_TS} s "
-            f"JOIN {_TRACK} t ON t.id = s.track_id WHERE s.grain = %s AND s.period = %s "
-            f"GROUP BY t.{track_column}",
-            [DAY, d],
-        )
-    move(
-        "genre_country_streams",
-        f"SELECT s.country AS country, t.genre_id AS genre_id, SUM(s.streams) AS streams FROM {_TCS} s "
-        f"JOIN {_TRACK} t ON t.id = s.track_id WHERE s.grain = %s AND s.period = %s "
-        f"GROUP BY s.country, t.genre_id",
-        [DAY, d],
-    )
+    (c, t), n, _ = group_sums([country[on_track], track[on_track]])
+    move_to("track_country_streams", n, country=c, track_id=t)
+    move_summed("genre_country_streams", n, country=c, genre_id=lookups.tracks.values(t, 0))
+    (t,), _, (n,) = group_sums([t], [n])
+    move_to("track_streams", n, track_id=t)
+    move_summed("artist_streams", n, artist_id=lookups.tracks.values(t, 1))
+    move_summed("album_streams", n, album_id=lookups.tracks.values(t, 2))
 
     # Episode streams by podcast, listener region and device; all streams by country.
     on_episode = streamed & (episode != 0)
     podcast = lookups.episodes.values(episode[on_episode])
     region = _regions(country[on_episode])
-    move_grouped("podcast_region_streams", [region, podcast], ["region", "podcast_id"])
-    move_grouped(
-        "podcast_device_streams", [device[on_episode], region, podcast], ["device", "region", "podcast_id"]
-    )
-    move_grouped("country_streams", [country[streamed]], ["country"])
+    episode_plays, by_podcast = ones[on_episode], {"region": region, "podcast_id": podcast}
+    move_summed("podcast_region_streams", episode_plays, **by_podcast)
+    move_summed("podcast_device_streams", episode_plays, device=device[on_episode], **by_podcast)
+    move_summed("country_streams", ones[streamed], country=country[streamed])
 
     move(
         "country_signups",
@@ -705,32 +695,119 @@ def _move_day(
         f"UNION ALL SELECT {dims}, -{value} FROM {table} WHERE grain = %s AND period = %s"
         f") day_rows GROUP BY {dims} HAVING SUM(moved) <> 0"
     )
-    written = 0
     with _sql.temporary_table(_CHANGES, select, [*params, DAY, d]) as changed:
         cursor.execute(f"SELECT COUNT(*), COUNT(CASE WHEN moved < 0 THEN 1 END) FROM {changed}")
         changes, decreases = cursor.fetchone()
-        matched = " AND ".join(f"{table}.{column} = changes.{column}" for column in columns)
-        for grain, period in ((DAY, d), (MONTH, m)) if changes else ():
-            # Existing rows first, then the keys new to the period (only increases can
-            # be new: the month rows hold the day rows); rows moved to zero go.
+        if not changes:
+            return 0
+        return _add_changes(
+            cursor,
+            table,
+            columns,
+            value,
+            d,
+            m,
+            changed,
+            day_stored=_day_stored(cursor, table, d),
+            decreases=decreases,
+        )
+
+
+def _day_stored(cursor, table: str, d: object) -> bool:
+    cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE grain = %s AND period = %s)", [DAY, d])
+    return cursor.fetchone()[0]
+
+
+def _add_changes(
+    cursor,
+    table: str,
+    columns: list[str],
+    value: str,
+    d: object,
+    m: object,
+    changes: str,
+    *,
+    moved: str = "moved",
+    day_stored: bool,
+    decreases: bool,
+) -> int:
+    """Add the table `changes` (the dimension columns of `table` and a `moved` column)
+    to the day rows of day `d` and the month rows of month `m`; returns the rows
+    written. Rows moved to zero go."""
+    written = 0
+    for grain, period in (DAY, d), (MONTH, m):
+        rows = _Rows(cursor, table, columns, value, changes, moved, grain, period)
+        if grain == DAY and not day_stored:
+            written += rows.insert_all()  # a new day: nothing to match
+        elif connection.vendor == "postgresql" and connection.pg_version >= 150000:  # MERGE: 15+
+            written += rows.merge()
+        else:
+            written += rows.update_then_insert()
+        if decreases:
             cursor.execute(
-                f"UPDATE {table} SET {value} = {table}.{value} + changes.moved FROM {changed} AS changes "
-                f"WHERE {table}.grain = %s AND {table}.period = %s AND {matched}",
-                [grain, period],
+                f"DELETE FROM {table} WHERE grain = %s AND period = %s AND {value} = 0", [grain, period]
             )
-            written += max(cursor.rowcount, 0)
-            cursor.execute(
-                f"INSERT INTO {table} (grain, period, {dims}, {value}) "
-                f"SELECT %s, %s, {dims}, moved FROM {changed} AS changes WHERE NOT EXISTS ("
-                f"SELECT 1 FROM {table} WHERE {table}.grain = %s AND {table}.period = %s AND {matched})",
-                [grain, period, grain, period],
-            )
-            written += max(cursor.rowcount, 0)
-            if decreases:
-                cursor.execute(
-                    f"DELETE FROM {table} WHERE grain = %s AND period = %s AND {value} = 0", [grain, period]
-                )
     return written
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """The rows of one (grain, period) of a table, and how to add the table of changes
+    `changes` to them (its dimension columns named as the table's, and `moved`)."""
+
+    cursor: object
+    table: str
+    columns: list[str]
+    value: str
+    changes: str
+    moved: str
+    grain: str
+    period: object
+
+    def insert_all(self) -> int:
+        """Every change as a row of its own: the period has no rows yet."""
+        dims = ", ".join(self.columns)
+        return self._run(
+            f"INSERT INTO {self.table} (grain, period, {dims}, {self.value}) "
+            f"SELECT %s, %s, {dims}, {self.moved} FROM {self.changes}",
+            [self.grain, self.period],
+        )
+
+    def merge(self) -> int:
+        """PostgreSQL: one MERGE, whose one join with the period's rows costs a fifth
+        less than the two of `update_then_insert` (a month of per-track-country rows at
+        10M events). An upsert probes the unique index once per change: slower still."""
+        on = " AND ".join(f"t.{column} = changes.{column}" for column in self.columns)
+        values = ", ".join(f"changes.{column}" for column in self.columns)
+        return self._run(
+            f"MERGE INTO {self.table} AS t USING {self.changes} AS changes "
+            f"ON t.grain = %s AND t.period = %s AND {on} "
+            f"WHEN MATCHED THEN UPDATE SET {self.value} = t.{self.value} + changes.{self.moved} "
+            f"WHEN NOT MATCHED THEN INSERT (grain, period, {', '.join(self.columns)}, {self.value}) "
+            f"VALUES (%s, %s, {values}, changes.{self.moved})",
+            [self.grain, self.period, self.grain, self.period],
+        )
+
+    def update_then_insert(self) -> int:
+        """The rows there first, then the keys new to the period (only increases can be
+        new: the month rows hold the day rows)."""
+        table, dims = self.table, ", ".join(self.columns)
+        matched = " AND ".join(f"{table}.{column} = changes.{column}" for column in self.columns)
+        updated = self._run(
+            f"UPDATE {table} SET {self.value} = {table}.{self.value} + changes.{self.moved} "
+            f"FROM {self.changes} AS changes WHERE {table}.grain = %s AND {table}.period = %s AND {matched}",
+            [self.grain, self.period],
+        )
+        return updated + self._run(
+            f"INSERT INTO {table} (grain, period, {dims}, {self.value}) "
+            f"SELECT %s, %s, {dims}, {self.moved} FROM {self.changes} AS changes WHERE NOT EXISTS ("
+            f"SELECT 1 FROM {table} WHERE {table}.grain = %s AND {table}.period = %s AND {matched})",
+            [self.grain, self.period, self.grain, self.period],
+        )
+
+    def _run(self, sql: str, params: list) -> int:
+        self.cursor.execute(sql, params)
+        return max(self.cursor.rowcount, 0)
 
 
 def _refresh_month_listeners(cursor, month: date) -> int:

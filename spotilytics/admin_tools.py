@@ -202,12 +202,14 @@ def register_rollups(app_label: str, site: admin.AdminSite | None = None) -> lis
     Their shape follows the KPIs and changes with them, so their admin is derived from
     their fields: every column listed, date columns as range filters, choice columns as
     dropdowns, foreign keys as raw ids, and an exact search on the country and on the
-    listener when the table has one. Returns the models it registered.
+    listener when the table has one. Tables keyed by their grain's columns (a composite
+    primary key, which Django's admin cannot show) are left out. Returns the models it
+    registered.
     """
     site = site or admin.site
     registered = []
     for model in apps.get_app_config(app_label).get_models():
-        if site.is_registered(model):
+        if site.is_registered(model) or model._meta.is_composite_pk:
             continue
         fields = [field for field in model._meta.concrete_fields if not field.auto_created]
         names = {field.name for field in fields}

@@ -137,13 +137,16 @@ def _refresh(
     if full:
         event_days = days(first_day, last_day + timedelta(days=1))
     else:
-        found = (
-            events.filter(id__gt=state.last_event_id, id__lte=max_id)
-            .annotate(day=local_day())
-            .values_list("day", flat=True)
-            .distinct()
-        )
-        wanted = set(found)
+        new_days = {local_date(moment) for moment in (scope["first"], scope["latest"]) if moment}
+        if len(new_days) > 1:  # new events of several days (a daily run's lie in one)
+            found = (
+                events.filter(id__gt=state.last_event_id, id__lte=max_id)
+                .annotate(day=local_day())
+                .values_list("day", flat=True)
+                .distinct()
+            )
+            new_days = set(found)
+        wanted = new_days
         if since is not None:
             wanted.update(days(max(since, first_day), last_day + timedelta(days=1)))
         event_days = sorted(wanted)
@@ -157,6 +160,11 @@ def _refresh(
                 activity_days |= next_active_days(lo, hi)
     activity_days = {day for day in activity_days if day <= last_day}
 
+    # Sessions cross midnight: the neighbouring days' sessions may change too (a full
+    # rebuild writes them with the day facts).
+    session_days = set() if full else {day + timedelta(days=k) for day in event_days for k in (-1, 0, 1)}
+    session_chunks = month_chunks(sorted(day for day in session_days if first_day <= day <= last_day))
+
     # 1. Day facts from the days' plays, read once per chunk: one transaction per day, or
     #    per calendar month of consecutive days when many days are rebuilt (a commit per
     #    day would dominate a full rebuild); a day is never half-written either way.
@@ -164,33 +172,32 @@ def _refresh(
     last_active = LastActive(carried=full)  # a full rebuild walks every day in order
     day_chunks = month_chunks(sorted(activity_days))
     for n, (lo, hi) in enumerate(day_chunks, 1):
+        # The sessions of the days around these are read with them, once: the sessions'
+        # wider window holds the days (a full rebuild's session days are its event days).
+        together = [(lo, hi)] if full else [c for c in session_chunks if c[0] < hi and lo < c[1]]
+        windows = [day_bounds(lo, hi), *(session_window(*chunk, max_ms_played=max_ms) for chunk in together)]
         with _sql.atomic():
-            # A full rebuild reads the sessions' wider window once for both (its session
-            # days are its event days).
-            plays = read_plays(
-                *session_window(lo, hi, max_ms_played=max_ms) if full else day_bounds(lo, hi), lookups
-            )
+            plays = read_plays(min(start for start, _ in windows), max(end for _, end in windows), lookups)
             for table, rows in build_activity(
                 plays, lo, hi, lookups=lookups, last_active=last_active
             ).items():
                 written[table] += rows
             if full:  # into empty tables; the coarser groupings once, at the end
                 written["ListeningDay"] += insert_listening_days(plays, lo, hi, lookups=lookups)
+            else:
+                written["ListeningDay"] += build_listening_days(plays, lo, hi, lookups=lookups)
+            for chunk in together:
                 sessions, runs = write_sessions(
-                    lo, hi, max_ms_played=max_ms, latest=latest, lookups=lookups, plays=plays
+                    *chunk, max_ms_played=max_ms, latest=latest, lookups=lookups, plays=plays
                 )
                 written["SessionDay"] += sessions
                 written["PlaylistRunDay"] += runs
-            else:
-                written["ListeningDay"] += build_listening_days(plays, lo, hi, lookups=lookups)
+        session_chunks = [chunk for chunk in session_chunks if chunk not in together]
         report("listening days", n, len(day_chunks))
     if full and day_chunks:
         written["ListeningDay"] += derive_listening_days(day_chunks[0][0], day_chunks[-1][1])
 
-    # 2. Sessions, which cross midnight: the neighbouring days may change too (a full
-    #    rebuild wrote them with the day facts).
-    session_days = set() if full else {day + timedelta(days=k) for day in event_days for k in (-1, 0, 1)}
-    session_chunks = month_chunks(sorted(day for day in session_days if first_day <= day <= last_day))
+    # 2. The sessions of days no chunk above read.
     for n, (lo, hi) in enumerate(session_chunks, 1):
         sessions, runs = write_sessions(lo, hi, max_ms_played=max_ms, latest=latest, lookups=lookups)
         written["SessionDay"] += sessions

@@ -8,7 +8,7 @@ from the two finest ones in the database.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 from django.db import connection
@@ -67,17 +67,27 @@ def local_day(field: str = "played_at") -> TruncDate:
 class LastActive:
     """Each listener's last active day before a window of days, as a day ordinal (-1:
     none). A rebuild walks the days in order from the first, so it carries the last days
-    over from window to window; otherwise they are looked up (an index probe per
-    listener active in the window)."""
+    over from window to window. Otherwise they are found among the plays read before
+    the window (a daily refresh reads the day before, for its sessions), and looked up
+    for the listeners with none there (an index probe each)."""
 
     def __init__(self, *, carried: bool) -> None:
         self.carried = carried
         self._ids = np.zeros(0, dtype=np.int64)
         self._days = np.zeros(0, dtype=np.int64)
 
-    def before(self, lo: date, hi: date, listener_ids: np.ndarray) -> np.ndarray:
+    def before(self, lo: date, hi: date, listener_ids: np.ndarray, earlier: Plays) -> np.ndarray:
+        """`earlier`: plays read from some instant up to the start of `lo`, all of them."""
         if not self.carried:
-            return _last_active_before(lo, hi, listener_ids)
+            last = _last_plays(earlier, listener_ids)
+            unknown = last < 0
+            days = np.full(len(listener_ids), -1, dtype=np.int64)
+            if len(earlier):
+                first = local_date(datetime.fromtimestamp(int(earlier.played_us.min()) // 1_000_000, tz=UTC))
+                edges = day_edges(first, lo - timedelta(days=1))
+                days[~unknown] = first.toordinal() + np.searchsorted(edges, last[~unknown], side="right") - 1
+            days[unknown] = _last_active_before(lo, hi, listener_ids[unknown])
+            return days
         if not len(self._ids):
             return np.full(len(listener_ids), -1, dtype=np.int64)
         at = np.minimum(np.searchsorted(self._ids, listener_ids), len(self._ids) - 1)
@@ -94,19 +104,40 @@ class LastActive:
         self._ids, self._days = ids[kept], last[kept]
 
 
+def _last_plays(plays: Plays, listener_ids: np.ndarray) -> np.ndarray:
+    """The instant (epoch microseconds) of each listener's last play among `plays`, -1
+    for none."""
+    found = np.full(len(listener_ids), -1, dtype=np.int64)
+    if not len(plays) or not len(listener_ids):
+        return found
+    order = np.lexsort((plays.played_us, plays.listener))
+    listener, played_us = plays.listener[order], plays.played_us[order]
+    lasts = np.r_[listener[1:] != listener[:-1], True]
+    listener, played_us = listener[lasts], played_us[lasts]
+    at = np.minimum(np.searchsorted(listener, listener_ids), len(listener) - 1)
+    held = listener[at] == listener_ids
+    found[held] = played_us[at[held]]
+    return found
+
+
 def _last_active_before(lo: date, hi: date, listener_ids: np.ndarray) -> np.ndarray:
     """The last active day before `lo` of each listener in `listener_ids` (those active in
     `[lo, hi)`), as day ordinals, -1 for none."""
+    if not len(listener_ids):
+        return np.zeros(0, dtype=np.int64)
     events = _sql.table(ListeningEvent)
     last_day, last_params = _sql.local_date("MAX(x.played_at)")
     start, end = day_bounds(lo, hi)
+    asked, asked_params = _sql.one_of("e.listener_id", listener_ids)
+    narrowed = f"AND {asked}" if asked else ""
     found = {
         listener: _sql.to_date(day).toordinal()
         for listener, day in _sql.fetchall(
             f"SELECT e.listener_id, (SELECT {last_day} FROM {events} x "
             f"WHERE x.listener_id = e.listener_id AND x.played_at < %s) "
-            f"FROM {events} e WHERE e.played_at >= %s AND e.played_at < %s GROUP BY e.listener_id",
-            [*last_params, _sql.dt(start), _sql.dt(start), _sql.dt(end)],
+            f"FROM {events} e WHERE e.played_at >= %s AND e.played_at < %s {narrowed} "
+            f"GROUP BY e.listener_id",
+            [*last_params, _sql.dt(start), _sql.dt(start), _sql.dt(end), *asked_params],
         )
         if day is not None
     }
@@ -123,6 +154,7 @@ def build_activity(
     in the window, else the last one before it (`last_active`, then told about this
     window's last days).
     """
+    earlier = plays.between(plays.start, max(plays.start, day_start(lo)))
     plays = plays.between(*day_bounds(lo, hi))
     ActivityDay.objects.filter(day__gte=lo, day__lt=hi).delete()
     CohortDay.objects.filter(day__gte=lo, day__lt=hi).delete()
@@ -137,7 +169,7 @@ def build_activity(
     firsts[1:] = listener_ids[1:] != listener_ids[:-1]
     previous_day = np.empty(len(day), dtype=np.int64)
     previous_day[1:] = day[:-1]
-    previous_day[firsts] = last_active.before(lo, hi, listener_ids[firsts])
+    previous_day[firsts] = last_active.before(lo, hi, listener_ids[firsts], earlier)
     lasts = np.ones(len(day), dtype=bool)
     lasts[:-1] = firsts[1:]
     last_active.update(listener_ids[lasts], day[lasts])

@@ -400,3 +400,33 @@ def test_day_bounds_follow_the_reporting_zone(settings):
     assert end == datetime(2026, 3, 9, 4, tzinfo=UTC)
     assert _time.local_date(datetime(2026, 3, 9, 3, 59, tzinfo=UTC)) == date(2026, 3, 8)
     assert _time.as_of(end=date(2026, 4, 1), today=date(2026, 3, 8)) == datetime(2026, 3, 9, 4, tzinfo=UTC)
+
+
+@pytest.mark.django_db
+def test_a_daily_refresh_places_each_listener_against_the_last_active_day_before():
+    # The daily refresh reads the day before too (for sessions crossing midnight) and
+    # finds a listener's last active day among those plays, else in the events table.
+    track = make_track()
+    yesterday, late_before, long_ago, first_time = (make_listener(country="SE") for _ in range(4))
+    make_event(yesterday, played_at=at(2026, 3, 19, 10), track=track)
+    # 23:50 two days before: inside the window read before the day, since the longest play
+    # (40 minutes) plus the 30-minute gap reaches back past Mar 19's midnight.
+    make_event(late_before, played_at=at(2026, 3, 18, 23, 50), track=track, ms_played=2_400_000)
+    make_event(long_ago, played_at=at(2026, 3, 10, 8), track=track)
+    refresh(full=True)
+    for listener in (yesterday, late_before, long_ago, first_time):
+        make_event(listener, played_at=at(2026, 3, 20, 9), track=track)
+
+    refresh()
+
+    assert sorted(
+        ActivityDay.objects.filter(day=date(2026, 3, 20)).values_list("gap", "previous", "listeners")
+    ) == [
+        (0, PreviousActivity.NEVER, 1),  # first_time
+        (1, PreviousActivity.SAME_MONTH, 1),  # yesterday: Mar 19
+        (2, PreviousActivity.SAME_MONTH, 1),  # late_before: Mar 18
+        (10, PreviousActivity.SAME_MONTH, 1),  # long_ago: Mar 10
+    ]
+    incremental = snapshot()
+    refresh(full=True)
+    assert snapshot() == incremental

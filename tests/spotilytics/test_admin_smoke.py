@@ -39,7 +39,7 @@ def world():
     return build_world()
 
 
-def test_admin_registers_every_model_of_the_apps():
+def test_admin_registers_every_model_of_the_apps_but_the_composite_keyed():
     own_models = [
         model
         for label in ("catalog", "billing", "analytics")
@@ -48,7 +48,13 @@ def test_admin_registers_every_model_of_the_apps():
 
     missing = [model._meta.label for model in own_models if model not in admin.site._registry]
 
-    assert missing == []
+    # Django's admin refuses a composite primary key: only the largest stream counts have one.
+    assert sorted(missing) == [
+        "catalog.AlbumStreams",
+        "catalog.ArtistStreams",
+        "catalog.TrackCountryStreams",
+        "catalog.TrackStreams",
+    ]
 
 
 def test_admin_uses_unfold_for_every_model():
