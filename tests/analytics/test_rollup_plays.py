@@ -8,6 +8,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import pytest
+from django.db import connection
 from django.db.models.functions import ExtractHour, ExtractMonth, ExtractYear
 
 from analytics import rollups
@@ -174,6 +175,24 @@ def test_lookups_read_listeners_and_tracks_again_when_a_play_names_a_new_one():
     plays = read_plays(*day_bounds(date(2026, 1, 5), date(2026, 1, 6)), lookups)
     assert _sql.country_codes(plays.country).tolist() == [b"BR"]
     assert lookups.genres_of(plays.track).tolist() == [ListeningEvent.objects.get().track.genre_id]
+
+
+def test_id_tables_read_the_ids_asked_for_and_keep_them():
+    se, br, us = (make_listener(country=country) for country in ("SE", "BR", "US"))
+    listeners = Lookups().listeners
+
+    def codes(ids: list[int]) -> list[bytes]:
+        return _sql.country_codes(listeners.values(np.array(ids))).tolist()
+
+    assert codes([br.id, se.id, br.id]) == [b"BR", b"SE", b"BR"]
+    # PostgreSQL reads the rows asked for (a day's listeners, not all of them); SQLite
+    # reads the table whole.
+    held = set(listeners.ids.tolist())
+    assert {se.id, br.id} <= held
+    assert (us.id in held) is (connection.vendor != "postgresql")
+    # A listener made since is read when asked for; the rows read before stay.
+    late = make_listener(country="DE")
+    assert codes([late.id, us.id, se.id]) == [b"DE", b"US", b"SE"]
 
 
 def test_lookups_refuse_an_id_missing_from_its_table():
