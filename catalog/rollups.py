@@ -6,9 +6,9 @@ The tables and their grains are documented on their models in `catalog.models`.
 what the source rows give now, and its month rows by the same change, so a re-run
 changes no count row and a new day writes only the rows it adds to. The month's listener
 bitmaps, unions of its days', are rewritten once per month touched. The
-incremental run starts at the last day it refreshed (that day may have been partial)
-or earlier when events or listeners with older dates were loaded since (a backfill, an
-import), and ends with `today`. Deleted events and listeners, and edits of the
+incremental run starts at the first day of the events and listeners added since the
+last run, found by id (the rest of a day refreshed while it was going on, a late event,
+a backfill, an import), and ends with `today`. Deleted events and listeners, and edits of the
 attributes rows are grouped by (a listener's country, a track's genre, artist or
 album), are only picked up by `--since` over the days concerned or by `--full`.
 
@@ -300,13 +300,16 @@ def _refresh_counts(
     if first_day is not None:
         start = max(start, first_day)
 
-    if start is None or start > today:
+    if start > today:
         with transaction.atomic():
             _save_watermark(through=today, **seen)
         return written
 
     total, done = (today - start).days + 1, 0
     lookups = _Lookups()
+    # The days' watermarks keep the last run's ids: should this run stop halfway, the
+    # next one finds the rows it had not reached by their ids, as new.
+    before = {"max_event_id": watermark.max_event_id, "max_listener_id": watermark.max_listener_id}
     for month in months(start, today + _ONE_DAY):
         day, last = max(start, month), min(today, month_end(month) - _ONE_DAY)
         # A transaction per day, then one for the month's listener bitmaps. On SQLite a
@@ -324,22 +327,25 @@ def _refresh_counts(
                         cursor, day, in_month_rows=in_month_rows, lookups=lookups
                     ).items():
                         written[table] += count
-                    _save_watermark(through=day, **seen)
+                    _save_watermark(through=day, **before)
                 done += 1
                 if progress is not None:
                     progress("content rollups", done, total)
                 day += _ONE_DAY
             with transaction.atomic(), connection.cursor() as cursor:
                 written["country_listeners"] += _refresh_month_listeners(cursor, month)
-                _save_watermark(through=last, **seen)
+                _save_watermark(through=last, **before)
+    with transaction.atomic():
+        _save_watermark(through=today, **seen)
     return written
 
 
 def _incremental_start(watermark: ContentRollupWatermark, since: date | None) -> date:
-    starts = [watermark.through]
-    if since is not None:
-        # --since widens the run; it never skips days behind the watermark.
-        starts.append(since)
+    """The day after the last refreshed one, or earlier: the first day of the events or
+    listeners added since the last run (found by id: the rest of a day refreshed while
+    it was going on, a late event, a backfill), or `since`. A day with nothing new
+    already has its rows: a daily run does not move the day before again."""
+    starts = [watermark.through + _ONE_DAY] if since is None else [watermark.through + _ONE_DAY, since]
     backfilled = _first_since(ListeningEvent.objects, "played_at", watermark.max_event_id)
     joined = _first_since(Listener.objects, "signed_up_at", watermark.max_listener_id)
     starts += [local_date(moment) for moment in (backfilled, joined) if moment is not None]

@@ -560,3 +560,33 @@ def test_refresh_interrupted_mid_month_is_completed_by_the_next_run(data, monkey
     assert ("month", "2026-02-01", t2.id, 3) in moved["TrackStreams"]
     refresh(since=None, full=True, today=TODAY)
     assert _count_tables() == moved
+
+
+def test_a_daily_run_refreshes_the_days_with_something_new_and_after(data, monkeypatch):
+    se, t1 = data["se"], data["t1"]
+    refresh(since=None, full=False, today=date(2026, 2, 2))
+    visited = []
+    refresh_day = rollup_module._refresh_day
+
+    def recorded(cursor, day, **options):
+        visited.append(day)
+        return refresh_day(cursor, day, **options)
+
+    monkeypatch.setattr(rollup_module, "_refresh_day", recorded)
+    # Only the new day's plays: Feb 2, refreshed last time, is not moved again.
+    make_event(se, track=t1, played_at=at(2026, 2, 3, 9))
+    refresh(since=None, full=False, today=date(2026, 2, 3))
+    assert visited == [date(2026, 2, 3)]
+    # A play arriving late for Feb 1 takes the run back to Feb 1.
+    visited.clear()
+    make_event(se, track=t1, played_at=at(2026, 2, 1, 23))
+    refresh(since=None, full=False, today=date(2026, 2, 3))
+    assert visited == [date(2026, 2, 1), date(2026, 2, 2), date(2026, 2, 3)]
+    # Nothing new: a new `today` is visited (it may have plays yet to come), and run
+    # again for the same `today`, nothing is.
+    visited.clear()
+    refresh(since=None, full=False, today=date(2026, 2, 4))
+    assert visited == [date(2026, 2, 4)]
+    refresh(since=None, full=False, today=date(2026, 2, 4))
+    assert visited == [date(2026, 2, 4)]
+    assert ContentRollupWatermark.objects.get().through == date(2026, 2, 4)
