@@ -117,8 +117,9 @@ def refresh(
     (subscriptions and refunds are often edited after the fact), or earlier when the
     last refresh is older than that. One transaction per day and per month, so pages
     keep reading consistent days while a refresh runs. Without `full` or `since`, a
-    refresh for the same `today` that finds listeners, subscriptions and payments as the
-    last one left them (`analytics.rollups.sources`) writes nothing and reads no more.
+    refresh that finds listeners, subscriptions and payments as the last one left them
+    (`analytics.rollups.sources`) writes nothing for the same `today`, and for a later
+    one only what the later `today` changes (`_advance`).
     """
     written = dict.fromkeys(_TABLES, 0)
     read_from = sources.marks(Listener, Subscription, Payment)
@@ -133,9 +134,13 @@ def refresh(
 
     watermark = SubscriberDay.objects.aggregate(last=Max("day"))["last"]
     # Every row comes from these tables and `today`: as the last refresh left them,
-    # they would give the same rows again.
-    as_left = watermark == last_state_day and sources.unchanged(SOURCES_PART, read_from)
-    if as_left and not full and since is None:
+    # they would give the same rows again, and a later `today` only adds to them.
+    forced = full or since is not None
+    as_left = watermark is not None and sources.unchanged(SOURCES_PART, read_from)
+    if not forced and as_left and watermark <= last_state_day:
+        if watermark < last_state_day:
+            written.update(_advance(stored_through=watermark, today=today, progress=progress))
+        sources.record(SOURCES_PART, read_from)
         return written
     if full or watermark is None:
         begin = first
@@ -174,6 +179,171 @@ def refresh(
                 model.objects.filter(**{f"{period}__lt": begin}).delete()
     sources.record(SOURCES_PART, read_from)
     return written
+
+
+def _advance(*, stored_through: date, today: date, progress: Progress | None) -> dict[str, int]:
+    """What a later `today` changes when no source row did since the last refresh,
+    whose subscriber state reaches `stored_through` (the day after its `today`): the
+    state of the days after it, the MRR movements of the months it left open and of
+    those begun since, and the trials ended since. Payments carry their own days and
+    were all summed.
+
+    Built on the stored rows, moved by the listeners with a sign-up, a start, an end or
+    a first paid instant since (a few thousand a day at 10M events). When the stored
+    rows do not line up (no state, or a month row as of another day), by sweeping every
+    subscription to the instants concerned."""
+    written = _advance_from_stored(stored_through=stored_through, today=today)
+    if written is None:
+        written = _advance_by_sweep(stored_through=stored_through, today=today, progress=progress)
+    written["trial_months"] = _refresh_trials(
+        begin=_time.month_start(stored_through), today=today, progress=progress
+    )
+    return written
+
+
+def _advance_from_stored(*, stored_through: date, today: date) -> dict[str, int] | None:
+    last_state_day = today + _time.ONE_DAY
+    first_open = _time.month_start(stored_through)
+    # The base: the state of `stored_through`, and the MRR month open at it (as of it),
+    # or, when it is a month's first day, the month before it as it closed there.
+    groups: dict[tuple[str, int | None], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for country, plan_id, listeners, paying, arr in SubscriberDay.objects.filter(
+        day=stored_through
+    ).values_list("country", "plan_id", "listeners", "paying", "arr"):
+        groups[(country, plan_id)] = [listeners, paying, int(arr * 100)]
+    if not groups:
+        return None
+    based_on = first_open if stored_through.day != 1 else _time.add_months(first_open, -1)
+    # The month row must be as of the stored state's day (a state day left with no rows
+    # would make the last day with rows an earlier one).
+    if set(MrrMonth.objects.filter(month=based_on).values_list("as_of", flat=True)) - {stored_through}:
+        return None
+    stored_month = {
+        row[0]: [*(int(value * 100) for value in row[1:8]), *row[8:]]
+        for row in MrrMonth.objects.filter(month=based_on).values_list(
+            "country",
+            "arr_start",
+            "arr_new",
+            "arr_reactivation",
+            "arr_expansion",
+            "arr_contraction",
+            "arr_churn",
+            "arr_end",
+            "customers_start",
+            "customers_churned",
+            "customers_end",
+        )
+    }
+    if based_on != first_open:
+        stored_month = _opened(stored_month)
+
+    # The listeners whose state moved since: a sign-up, a start, an end or a first paid
+    # instant after the stored state's instant.
+    since, until = _time.day_start(stored_through), _time.day_start(last_state_day)
+    moved = set(
+        Listener.objects.filter(signed_up_at__gt=since, signed_up_at__lte=until).values_list("id", flat=True)
+    )
+    # A first paid instant is the trial's end or the start: each bound read off its own
+    # index (a few unpaid trials too many cost nothing).
+    moved.update(
+        Subscription.objects.filter(
+            Q(started_at__gt=since, started_at__lte=until)
+            | Q(ended_at__gt=since, ended_at__lte=until)
+            | Q(trial_ends_at__gt=since, trial_ends_at__lte=until)
+        ).values_list("listener_id", flat=True)
+    )
+    listeners = {
+        listener_id: (country, epoch_us(signed_up_at))
+        for chunk in _chunks(sorted(moved))
+        for listener_id, country, signed_up_at in Listener.objects.filter(id__in=chunk).values_list(
+            "id", "country", "signed_up_at"
+        )
+    }
+    subs: dict[int, list[_Sub]] = defaultdict(list)
+    for chunk in _chunks(sorted(moved)):
+        for listener_id, *sub in _read_subs(Subscription.objects.filter(listener_id__in=chunk)).tolist():
+            subs[listener_id].append(tuple(sub))
+
+    def contribution(listener_id: int, at: int) -> tuple[tuple[str, int | None], int, int, int]:
+        country, signed_up = listeners[listener_id]
+        plan_id, arr = _state(subs.get(listener_id, ()), at)
+        return (country, plan_id), 1 if signed_up <= at else 0, 1 if arr else 0, arr
+
+    written: dict[str, int] = defaultdict(int)
+    previous = epoch_us(since)
+    for day in _time.days(stored_through + _time.ONE_DAY, last_state_day + _time.ONE_DAY):
+        at = epoch_us(_time.day_start(day))
+        for listener_id in listeners:
+            old, new = contribution(listener_id, previous), contribution(listener_id, at)
+            if old != new:
+                for (key, *values), sign in ((old, -1), (new, 1)):
+                    group = groups[key]
+                    for n, value in enumerate(values):
+                        group[n] += sign * value
+        previous = at
+        with transaction.atomic():
+            for table, count in _write_day(day, groups, None, {}).items():
+                written[table] += count
+
+    # Each open month: its listeners' part moves from their 12 x MRR at the stored
+    # state's instant (or the month's start) to that at the month's end, or at the day
+    # after `today` for the month in progress.
+    month, month_from = first_open, epoch_us(since)
+    while month < last_state_day:
+        start = epoch_us(_time.day_start(month))
+        as_of = min(_time.add_months(month, 1), last_state_day)
+        end = epoch_us(_time.day_start(as_of))
+        # (12 x MRR at the month's start, as the row has it, as it is now) of the moved.
+        arrs = {
+            listener_id: tuple(_state(subs.get(listener_id, ()), at)[1] for at in (start, month_from, end))
+            for listener_id in listeners
+        }
+        arrs = {listener_id: arr for listener_id, arr in arrs.items() if arr[1] != arr[2]}
+        returning = _paid_before([i for i, arr in arrs.items() if arr[0] == 0], _time.day_start(month))
+        totals = defaultdict(lambda: [0] * 10, {country: list(row) for country, row in stored_month.items()})
+        for listener_id, (at_start, before, now) in arrs.items():
+            row = totals[listeners[listener_id][0]]
+            _add_movement(row, at_start, before, returning=listener_id in returning, sign=-1)
+            _add_movement(row, at_start, now, returning=listener_id in returning)
+        with transaction.atomic():
+            written["mrr_months"] += _replace_mrr_month(month, as_of, totals)
+        stored_month, month, month_from = _opened(totals), as_of, end
+    return dict(written)
+
+
+def _opened(closed: dict[str, list[int]]) -> dict[str, list[int]]:
+    """The MRR month rows of a month as its first instant gives them (nothing moved
+    yet), from the month before's rows as that month closed."""
+    return {country: [row[6], 0, 0, 0, 0, 0, row[6], row[9], 0, row[9]] for country, row in closed.items()}
+
+
+def _advance_by_sweep(*, stored_through: date, today: date, progress: Progress | None) -> dict[str, int]:
+    last_state_day = today + _time.ONE_DAY
+    new_days = _time.days(stored_through + _time.ONE_DAY, last_state_day + _time.ONE_DAY)
+    # The month in progress at the last refresh is open unless it ended there.
+    open_months = _time.months(_time.month_start(stored_through), last_state_day)
+    instants = sorted({*open_months, *new_days})
+    boundaries = [_time.day_start(day) for day in instants]
+    sweep = _Sweep(begin_instant=boundaries[0], boundaries=boundaries)
+    written: dict[str, int] = defaultdict(int)
+    snapshot: tuple[date, dict[int, int]] | None = None
+    for index, day in enumerate(instants):
+        sweep.advance(index)
+        with transaction.atomic():
+            if snapshot is not None and (day.day == 1 or day == last_state_day):
+                month, start = snapshot
+                written["mrr_months"] += _write_mrr_month(
+                    month=month, as_of=day, start=start, end=sweep.arr_of, country_of=sweep.country_of
+                )
+                snapshot = None
+            if day.day == 1 and day <= today:
+                snapshot = (day, dict(sweep.arr_of))
+            if day > stored_through:
+                for table, count in _write_day(day, sweep.groups, None, {}).items():
+                    written[table] += count
+        if progress:
+            progress("billing: days", index + 1, len(instants))
+    return dict(written)
 
 
 def _first_data_day() -> date | None:
@@ -274,12 +444,13 @@ def _stored_days(lo: date, hi: date) -> dict[str, dict[date, set[tuple]]]:
 def _write_day(
     day: date,
     groups: dict[tuple[str, int | None], list[int]] | None,
-    facts: dict[_FactKey, _Facts],
+    facts: dict[_FactKey, _Facts] | None,
     stored: dict[str, dict[date, set[tuple]]],
 ) -> dict[str, int]:
     """Bring one day's rows up to date: subscriber state (when `groups` is given) and
-    payments. A table whose stored rows of the day are already those is not written:
-    a daily run rewrites only the days that changed of the month or more it recomputes."""
+    payments (when `facts` is). A table whose stored rows of the day are already those
+    is not written: a daily run rewrites only the days that changed of the month or more
+    it recomputes."""
     fresh: dict[str, list[tuple]] = {}
     if groups is not None:
         rows, regional = [], defaultdict(lambda: [0, 0, 0])
@@ -295,10 +466,11 @@ def _write_day(
             (region, plan_id, listeners, paying, _money(arr))
             for (region, plan_id), (listeners, paying, arr) in regional.items()
         ]
-    fresh["payment_days"] = [(*key, *_fact_values(values)) for key, values in facts.items()]
-    fresh["payment_region_days"] = [
-        (*key, *_fact_values(values)) for key, values in _by_region(facts, methods=False).items()
-    ]
+    if facts is not None:
+        fresh["payment_days"] = [(*key, *_fact_values(values)) for key, values in facts.items()]
+        fresh["payment_region_days"] = [
+            (*key, *_fact_values(values)) for key, values in _by_region(facts, methods=False).items()
+        ]
     written = {}
     at = _d(day)
     for key, rows in fresh.items():
@@ -359,28 +531,8 @@ class _Sweep:
         self._signup: dict[int, int] = dict(zip(ids.tolist(), signups.tolist(), strict=True))
 
         # Subscriptions over before the first day start cannot change any state from it on.
-        cents = Cast(Round(F("price") * 100), BigIntegerField())
-        never = Value(_NEVER, output_field=BigIntegerField())
-        subs = np.stack(
-            int_columns(
-                Subscription.objects.filter(Q(ended_at__isnull=True) | Q(ended_at__gt=begin_instant)),
-                F("listener_id"),
-                EpochMicroseconds("started_at"),
-                Coalesce(EpochMicroseconds("ended_at"), never),
-                Case(
-                    When(price__lte=0, then=never),
-                    default=Coalesce(EpochMicroseconds("trial_ends_at"), EpochMicroseconds("started_at")),
-                    output_field=BigIntegerField(),
-                ),
-                Case(
-                    When(billing_period=BillingPeriod.ANNUAL, then=cents),
-                    default=cents * 12,
-                    output_field=BigIntegerField(),
-                ),
-                F("id"),
-                F("plan_id"),
-            ),
-            axis=1,
+        subs = _read_subs(
+            Subscription.objects.filter(Q(ended_at__isnull=True) | Q(ended_at__gt=begin_instant))
         )
         # A listener who signed up since the read above is refreshed on the next run.
         subs = subs[np.isin(subs[:, 0], ids)]
@@ -509,6 +661,31 @@ class _Sweep:
             self.arr_of.pop(listener_id, None)
 
 
+def _read_subs(subscriptions: QuerySet) -> np.ndarray:
+    """One row per subscription: its listener, then the columns of `_Sub`."""
+    cents = Cast(Round(F("price") * 100), BigIntegerField())
+    never = Value(_NEVER, output_field=BigIntegerField())
+    columns = int_columns(
+        subscriptions,
+        F("listener_id"),
+        EpochMicroseconds("started_at"),
+        Coalesce(EpochMicroseconds("ended_at"), never),
+        Case(
+            When(price__lte=0, then=never),
+            default=Coalesce(EpochMicroseconds("trial_ends_at"), EpochMicroseconds("started_at")),
+            output_field=BigIntegerField(),
+        ),
+        Case(
+            When(billing_period=BillingPeriod.ANNUAL, then=cents),
+            default=cents * 12,
+            output_field=BigIntegerField(),
+        ),
+        F("id"),
+        F("plan_id"),
+    )
+    return np.stack(columns, axis=1) if columns else np.zeros((0, 7), dtype=np.int64)
+
+
 def _state(subs: list[_Sub] | tuple, at: int) -> tuple[int | None, int]:
     """The primary plan and the 12 x MRR (cents) of one listener at instant `at`."""
     best: tuple[tuple[bool, int, int, int], int] | None = None
@@ -569,20 +746,29 @@ def _write_mrr_month(
     )
     for listener_id in start.keys() | end.keys():
         s, e = start.get(listener_id, 0), end.get(listener_id, 0)
-        row = totals[country_of[listener_id]]
-        row[0] += s
-        row[6] += e
-        if s == 0:
-            row[2 if listener_id in returning else 1] += e
-        elif e == 0:
-            row[5] += s
-            row[8] += 1
-        elif e > s:
-            row[3] += e - s
-        elif e < s:
-            row[4] += s - e
-        row[7] += 1 if s else 0
-        row[9] += 1 if e else 0
+        _add_movement(totals[country_of[listener_id]], s, e, returning=listener_id in returning)
+    return _replace_mrr_month(month, as_of, totals)
+
+
+def _add_movement(row: list[int], s: int, e: int, *, returning: bool, sign: int = 1) -> None:
+    """Add (`sign` -1: take out) one listener's part of its country's MRR month row, for
+    12 x MRR `s` at the month's start and `e` at its end (cents)."""
+    row[0] += sign * s
+    row[6] += sign * e
+    if s == 0:
+        row[2 if returning else 1] += sign * e
+    elif e == 0:
+        row[5] += sign * s
+        row[8] += sign
+    elif e > s:
+        row[3] += sign * (e - s)
+    elif e < s:
+        row[4] += sign * (s - e)
+    row[7] += sign if s else 0
+    row[9] += sign if e else 0
+
+
+def _replace_mrr_month(month: date, as_of: date, totals: dict[str, list[int]]) -> int:
     MrrMonth.objects.filter(month=month).delete()
     return insert_rows(
         MrrMonth,
@@ -604,6 +790,7 @@ def _write_mrr_month(
         [
             (_d(month), _d(as_of), country, *map(_money, values[:7]), *values[7:])
             for country, values in sorted(totals.items())
+            if any(values)  # no listener of the country paid in the month
         ],
     )
 

@@ -395,3 +395,68 @@ def test_a_window_starts_from_the_state_the_day_by_day_sweep_reaches():
     }
     rollups.refresh(since=date(2026, 3, 1), today=date(2026, 3, 25))
     assert dump() == day_by_day
+
+
+@pytest.mark.parametrize(
+    ("last_today", "today"),
+    [
+        (date(2026, 2, 13), date(2026, 2, 14)),  # the next day
+        (date(2026, 2, 9), date(2026, 2, 14)),  # days later: the trial ended, payments came
+        (date(2026, 1, 30), date(2026, 2, 2)),  # across a month's start
+        (date(2026, 1, 31), date(2026, 2, 1)),  # from a month's last day, which closed it
+        (date(2026, 2, 28), date(2026, 3, 1)),  # to a month's first day
+        (date(2026, 1, 12), date(2026, 4, 10)),  # months later
+    ],
+)
+def test_a_later_today_with_nothing_changed_writes_what_a_full_refresh_does(
+    small, monkeypatch, last_today, today
+):
+    rollups.refresh(full=True, today=last_today)
+
+    # Nothing changed but `today`: only the new days' state, the open months' MRR
+    # movements and the trials are written, moved from the stored rows by the listeners
+    # whose state changed since, without sweeping every subscription.
+    def no_sweep(**options):
+        raise AssertionError("every subscription was swept")
+
+    monkeypatch.setattr(rollups, "_refresh_days", no_sweep)
+    monkeypatch.setattr(rollups, "_advance_by_sweep", no_sweep)
+    rollups.refresh(today=today)
+    advanced = dump()
+    monkeypatch.undo()
+    rollups.refresh(full=True, today=today)
+
+    assert advanced == dump()
+    assert SubscriberDay.objects.filter(day=today + timedelta(days=1)).exists()
+
+
+def test_a_later_today_after_a_change_recomputes_the_window(small, monkeypatch):
+    rollups.refresh(full=True, today=date(2026, 2, 13))
+    Subscription.objects.filter(listener__country="SE").update(ended_at=at(2026, 2, 12))
+    windows = []
+    refresh_days = rollups._refresh_days
+    monkeypatch.setattr(
+        rollups, "_refresh_days", lambda **options: windows.append(options) or refresh_days(**options)
+    )
+    rollups.refresh(today=date(2026, 2, 14))
+    assert [options["begin"] for options in windows] == [date(2026, 1, 1)]
+    changed = dump()
+    rollups.refresh(full=True, today=date(2026, 2, 14))
+    assert changed == dump()
+
+
+def test_a_later_today_sweeps_when_the_stored_rows_do_not_line_up(small, monkeypatch):
+    rollups.refresh(full=True, today=date(2026, 2, 9))
+    # The last state day's rows gone: the last day with rows (Feb 9) is older than the
+    # open month's row (as of Feb 10), so the subscriptions are swept instead.
+    SubscriberDay.objects.filter(day=date(2026, 2, 10)).delete()
+    swept = []
+    sweep = rollups._advance_by_sweep
+    monkeypatch.setattr(rollups, "_advance_by_sweep", lambda **options: swept.append(1) or sweep(**options))
+    rollups.refresh(today=date(2026, 2, 14))
+    assert swept == [1]
+    advanced = [row for row in dump()["SubscriberDay"] if row[0] > date(2026, 2, 10)]
+    mrr = dump()["MrrMonth"]
+    rollups.refresh(full=True, today=date(2026, 2, 14))
+    assert advanced == [row for row in dump()["SubscriberDay"] if row[0] > date(2026, 2, 10)]
+    assert mrr == dump()["MrrMonth"]
