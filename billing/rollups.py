@@ -220,19 +220,7 @@ def _advance_from_stored(*, stored_through: date, today: date) -> dict[str, int]
         return None
     stored_month = {
         row[0]: [*(int(value * 100) for value in row[1:8]), *row[8:]]
-        for row in MrrMonth.objects.filter(month=based_on).values_list(
-            "country",
-            "arr_start",
-            "arr_new",
-            "arr_reactivation",
-            "arr_expansion",
-            "arr_contraction",
-            "arr_churn",
-            "arr_end",
-            "customers_start",
-            "customers_churned",
-            "customers_end",
-        )
+        for row in MrrMonth.objects.filter(month=based_on).values_list("country", *_MRR_COLUMNS)
     }
     if based_on != first_open:
         stored_month = _opened(stored_month)
@@ -768,25 +756,28 @@ def _add_movement(row: list[int], s: int, e: int, *, returning: bool, sign: int 
     row[9] += sign if e else 0
 
 
+# An MRR month row's figures per country, in the order `_add_movement` keeps them: 12 x
+# MRR at the start, new, reactivation, expansion, contraction, churn, at the end (cents
+# in memory); customers at the start, churned, at the end.
+_MRR_COLUMNS = (
+    "arr_start",
+    "arr_new",
+    "arr_reactivation",
+    "arr_expansion",
+    "arr_contraction",
+    "arr_churn",
+    "arr_end",
+    "customers_start",
+    "customers_churned",
+    "customers_end",
+)
+
+
 def _replace_mrr_month(month: date, as_of: date, totals: dict[str, list[int]]) -> int:
     MrrMonth.objects.filter(month=month).delete()
     return insert_rows(
         MrrMonth,
-        (
-            "month",
-            "as_of",
-            "country",
-            "arr_start",
-            "arr_new",
-            "arr_reactivation",
-            "arr_expansion",
-            "arr_contraction",
-            "arr_churn",
-            "arr_end",
-            "customers_start",
-            "customers_churned",
-            "customers_end",
-        ),
+        ("month", "as_of", "country", *_MRR_COLUMNS),
         [
             (_d(month), _d(as_of), country, *map(_money, values[:7]), *values[7:])
             for country, values in sorted(totals.items())
