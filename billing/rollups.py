@@ -191,13 +191,15 @@ def _advance(*, stored_through: date, today: date, progress: Progress | None) ->
     Built on the stored rows, moved by the listeners with a sign-up, a start, an end or
     a first paid instant since (a few thousand a day at 10M events). When the stored
     rows do not line up (no state, or a month row as of another day), by sweeping every
-    subscription to the instants concerned."""
-    written = _advance_from_stored(stored_through=stored_through, today=today)
-    if written is None:
-        written = _advance_by_sweep(stored_through=stored_through, today=today, progress=progress)
-    written["trial_months"] = _refresh_trials(
-        begin=_time.month_start(stored_through), today=today, progress=progress
-    )
+    subscription to the instants concerned. All in one transaction: a run stopped
+    halfway leaves the rows as they were, for the next one to build on."""
+    with transaction.atomic():
+        written = _advance_from_stored(stored_through=stored_through, today=today)
+        if written is None:
+            written = _advance_by_sweep(stored_through=stored_through, today=today, progress=progress)
+        written["trial_months"] = _refresh_trials(
+            begin=_time.month_start(stored_through), today=today, progress=progress
+        )
     return written
 
 
@@ -240,15 +242,13 @@ def _advance_from_stored(*, stored_through: date, today: date) -> dict[str, int]
             | Q(trial_ends_at__gt=since, trial_ends_at__lte=until)
         ).values_list("listener_id", flat=True)
     )
-    listeners = {
-        listener_id: (country, epoch_us(signed_up_at))
-        for chunk in _chunks(sorted(moved))
-        for listener_id, country, signed_up_at in Listener.objects.filter(id__in=chunk).values_list(
-            "id", "country", "signed_up_at"
-        )
-    }
+    listeners: dict[int, tuple[str, int]] = {}
     subs: dict[int, list[_Sub]] = defaultdict(list)
     for chunk in _chunks(sorted(moved)):
+        for listener_id, country, signed_up_at in Listener.objects.filter(id__in=chunk).values_list(
+            "id", "country", "signed_up_at"
+        ):
+            listeners[listener_id] = (country, epoch_us(signed_up_at))
         for listener_id, *sub in _read_subs(Subscription.objects.filter(listener_id__in=chunk)).tolist():
             subs[listener_id].append(tuple(sub))
 
@@ -269,9 +269,8 @@ def _advance_from_stored(*, stored_through: date, today: date) -> dict[str, int]
                     for n, value in enumerate(values):
                         group[n] += sign * value
         previous = at
-        with transaction.atomic():
-            for table, count in _write_day(day, groups, None, {}).items():
-                written[table] += count
+        for table, count in _write_day(day, groups, None, {}).items():
+            written[table] += count
 
     # Each open month: its listeners' part moves from their 12 x MRR at the stored
     # state's instant (or the month's start) to that at the month's end, or at the day
@@ -293,8 +292,7 @@ def _advance_from_stored(*, stored_through: date, today: date) -> dict[str, int]
             row = totals[listeners[listener_id][0]]
             _add_movement(row, at_start, before, returning=listener_id in returning, sign=-1)
             _add_movement(row, at_start, now, returning=listener_id in returning)
-        with transaction.atomic():
-            written["mrr_months"] += _replace_mrr_month(month, as_of, totals)
+        written["mrr_months"] += _replace_mrr_month(month, as_of, totals)
         stored_month, month, month_from = _opened(totals), as_of, end
     return dict(written)
 

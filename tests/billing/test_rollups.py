@@ -460,3 +460,22 @@ def test_a_later_today_sweeps_when_the_stored_rows_do_not_line_up(small, monkeyp
     rollups.refresh(full=True, today=date(2026, 2, 14))
     assert advanced == [row for row in dump()["SubscriberDay"] if row[0] > date(2026, 2, 10)]
     assert mrr == dump()["MrrMonth"]
+
+
+def test_a_later_today_stopped_halfway_leaves_the_rows_as_they_were(small, monkeypatch):
+    rollups.refresh(full=True, today=date(2026, 1, 30))
+    before = dump()
+
+    def stopped(*args, **kwargs):
+        raise RuntimeError("stopped")
+
+    # The new days' state is written before the MRR months: it goes back with them.
+    monkeypatch.setattr(rollups, "_replace_mrr_month", stopped)
+    with pytest.raises(RuntimeError):
+        rollups.refresh(today=date(2026, 2, 2))
+    assert dump() == before
+    monkeypatch.undo()
+    rollups.refresh(today=date(2026, 2, 2))
+    advanced = dump()
+    rollups.refresh(full=True, today=date(2026, 2, 2))
+    assert advanced == dump()
