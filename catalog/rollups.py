@@ -112,8 +112,6 @@ TABLES = (
 # Python only as arrays, never one object per row.
 _LISTENER = Listener._meta.db_table
 _TRACK = Track._meta.db_table
-_TCS = TrackCountryStreams._meta.db_table
-_TS = TrackStreams._meta.db_table
 _CL = CountryListeners._meta.db_table
 _TR = TrackRatings._meta.db_table
 _AF = ArtistFollowers._meta.db_table
