@@ -258,17 +258,17 @@ def _advance_from_stored(*, stored_through: date, today: date) -> dict[str, int]
         return (country, plan_id), 1 if signed_up <= at else 0, 1 if arr else 0, arr
 
     written: dict[str, int] = defaultdict(int)
-    previous = epoch_us(since)
+    counted = {listener_id: contribution(listener_id, epoch_us(since)) for listener_id in listeners}
     for day in _time.days(stored_through + _time.ONE_DAY, last_state_day + _time.ONE_DAY):
         at = epoch_us(_time.day_start(day))
-        for listener_id in listeners:
-            old, new = contribution(listener_id, previous), contribution(listener_id, at)
+        for listener_id, old in counted.items():
+            new = contribution(listener_id, at)
             if old != new:
                 for (key, *values), sign in ((old, -1), (new, 1)):
                     group = groups[key]
                     for n, value in enumerate(values):
                         group[n] += sign * value
-        previous = at
+                counted[listener_id] = new
         for table, count in _write_day(day, groups, None, {}).items():
             written[table] += count
 
