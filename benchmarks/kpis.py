@@ -153,6 +153,95 @@ def _put_back_events() -> None:
         cursor.execute(f"VACUUM ANALYZE {ListeningEvent._meta.db_table}")
 
 
+# The billing writes of the held-back day, kept for the replay: (side table, model, what
+# it holds). Payments and subscriptions made that day are taken out whole; the others
+# are the values the day's writes set, put back by `_replay_business`.
+_HELD_BUSINESS = (
+    ("bench_held_subscriptions", "billing.subscription", "rows"),
+    ("bench_held_payments", "billing.payment", "rows"),
+    ("bench_held_signups", "billing.listener", "signed_up_at"),
+    ("bench_held_ends", "billing.subscription", "ended_at"),
+    ("bench_held_refunds", "billing.payment", "status, refunded_at"),
+)
+
+
+def _hold_back_business(day) -> int:
+    """Undo the billing writes of local day `day` and later, in SQL (which records no
+    change), keeping them in side tables: payments made and subscriptions started are
+    deleted; the ends and refunds of older rows are cleared; listeners who signed up
+    stay (other tables refer to them) but sign up at the day's last instant, after
+    every instant the refresh without the day counts listeners at.
+    Returns how many writes are held."""
+    from django.db import connection, transaction
+
+    from analytics.kpis._time import day_start
+
+    start = day_start(day)
+    held = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        steps = (
+            ("bench_held_payments", "SELECT * FROM billing_payment WHERE paid_at >= %(start)s"),
+            ("bench_held_subscriptions", "SELECT * FROM billing_subscription WHERE started_at >= %(start)s"),
+            (
+                "bench_held_signups",
+                "SELECT id, signed_up_at FROM billing_listener WHERE signed_up_at >= %(start)s",
+            ),
+            (
+                # Not those whose listener holds another open subscription: one may be open.
+                "bench_held_ends",
+                "SELECT id, ended_at FROM billing_subscription s WHERE ended_at >= %(start)s "
+                "AND started_at < %(start)s AND NOT EXISTS (SELECT 1 FROM billing_subscription o "
+                "WHERE o.listener_id = s.listener_id AND o.ended_at IS NULL)",
+            ),
+            (
+                "bench_held_refunds",
+                "SELECT id, status, refunded_at FROM billing_payment "
+                "WHERE refunded_at >= %(start)s AND paid_at < %(start)s",
+            ),
+        )
+        for side, select in steps:
+            cursor.execute(f"CREATE TABLE {side} AS {select}", {"start": start})
+            held += cursor.rowcount
+        cursor.execute("DELETE FROM billing_payment WHERE id IN (SELECT id FROM bench_held_payments)")
+        cursor.execute(
+            "DELETE FROM billing_subscription WHERE id IN (SELECT id FROM bench_held_subscriptions)"
+        )
+        cursor.execute(
+            "UPDATE billing_listener SET signed_up_at = %s WHERE id IN (SELECT id FROM bench_held_signups)",
+            [day_start(day + timedelta(days=1)) - timedelta(microseconds=1)],
+        )
+        cursor.execute(
+            "UPDATE billing_subscription SET ended_at = NULL WHERE id IN (SELECT id FROM bench_held_ends)"
+        )
+        cursor.execute(
+            "UPDATE billing_payment SET status = 'succeeded', refunded_at = NULL "
+            "WHERE id IN (SELECT id FROM bench_held_refunds)"
+        )
+    return held
+
+
+def _replay_business() -> None:
+    """Write the held billing writes again through Django, as the day made them (which
+    records what each write changed, `billing.changes`), and drop the side tables."""
+    from django.apps import apps
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)", [_HELD_BUSINESS[0][0]])
+        if cursor.fetchone()[0] is None:
+            return
+        for side, label, holds in _HELD_BUSINESS:
+            model = apps.get_model(label)
+            cursor.execute(f"SELECT * FROM {side} ORDER BY id")
+            names = [column.name for column in cursor.description]
+            rows = [model(**dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
+            if holds == "rows":
+                model.objects.bulk_create(rows, batch_size=1000)
+            elif rows:
+                model.objects.bulk_update(rows, names[1:], batch_size=1000)
+            cursor.execute(f"DROP TABLE {side}")
+
+
 _TIME_INDEX = "event_played_at"
 
 
@@ -191,7 +280,12 @@ def _vacuum_rollups() -> None:
     import catalog.rollups
     from analytics.rollups import ROLLUP_MODELS
 
-    models = [*ROLLUP_MODELS, *catalog.rollups._REBUILT, *billing.rollups._TABLES.values()]
+    models = [
+        *ROLLUP_MODELS,
+        *catalog.rollups._REBUILT,
+        *billing.rollups._TABLES.values(),
+        billing.rollups.ListenerRevenueState,
+    ]
     with connection.cursor() as cursor:  # outside a transaction, as VACUUM must be
         cursor.execute(f"VACUUM ANALYZE {', '.join(model._meta.db_table for model in models)}")
 
@@ -242,6 +336,7 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     _put_back_events()  # left behind by an interrupted run
+    _replay_business()
     if not ListeningEvent.objects.exists():
         print("The benchmark database is empty: seeding the large preset (this takes a while).")
         call_command("seed", scale="large")
@@ -282,13 +377,22 @@ def main() -> None:
         for name, spent in seconds.items():
             print(f"  {name:<10} {spent:7.1f} s")
     day_before = last_day - timedelta(days=1)
-    for label, before in (("a nightly run: today moves on", day_before), ("later the same day", last_day)):
+    for label, before, business in (
+        ("a nightly run: today moves on", day_before, False),
+        ("a nightly run after that day's billing writes too", day_before, True),
+        ("later the same day", last_day, False),
+    ):
         held = _hold_back_events(last_day)
+        writes = _hold_back_business(last_day) if business else 0
         run_command("--since", before.isoformat(), today=before)
         _put_back_events()
+        _replay_business()
         _vacuum_rollups()
         total = run_command()
-        print(f"\nDaily refresh after {held:,} new events of {last_day}, {label}: {total:.2f} s", end="")
+        also = f" and {writes:,} billing writes" if business else ""
+        print(
+            f"\nDaily refresh after {held:,} new events{also} of {last_day}, {label}: {total:.2f} s", end=""
+        )
         print(f" (target {INCREMENTAL_S:.0f} s)")
         for name, spent in seconds.items():
             print(f"  {name:<10} {spent:7.2f} s")

@@ -7,8 +7,8 @@ from django.db import models
 from django.db.models import F, Q
 from django_countries.fields import CountryField
 
+from billing.changes import RevenueQuerySet, RevenueTracked
 from billing.regions import Region, region_of
-from spotilytics.db import ChangeTrackedQuerySet
 
 CURRENCY_CODE = RegexValidator(r"^[A-Z]{3}$", "Use a three-letter ISO currency code such as USD.")
 
@@ -22,7 +22,7 @@ class AcquisitionChannel(models.TextChoices):
     PARTNER = "partner", "Partner bundle"
 
 
-class Listener(models.Model):
+class Listener(RevenueTracked):
     """An end user of the streaming platform: the paying customer of the KPIs."""
 
     email = models.EmailField(unique=True)
@@ -34,7 +34,7 @@ class Listener(models.Model):
         max_length=16, choices=AcquisitionChannel.choices, default=AcquisitionChannel.ORGANIC
     )
 
-    objects = ChangeTrackedQuerySet.as_manager()
+    objects = RevenueQuerySet.as_manager()
 
     class Meta:
         ordering = ["id"]
@@ -119,7 +119,7 @@ class CancelReason(models.TextChoices):
     OTHER = "other", "Other"
 
 
-class Subscription(models.Model):
+class Subscription(RevenueTracked):
     """A listener on a plan over `[started_at, ended_at)`; an open end means ongoing.
 
     `ended_at` may lie in the future: a cancellation at period end keeps the
@@ -141,7 +141,7 @@ class Subscription(models.Model):
     auto_renew = models.BooleanField(default=True)
     cancel_reason = models.CharField(max_length=20, choices=CancelReason.choices, blank=True)
 
-    objects = ChangeTrackedQuerySet.as_manager()
+    objects = RevenueQuerySet.as_manager()
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -201,7 +201,7 @@ class PaymentStatus(models.TextChoices):
     REFUNDED = "refunded", "Refunded"
 
 
-class Payment(models.Model):
+class Payment(RevenueTracked):
     """One payment attempt. Failed attempts are rows too: the failure rate needs them."""
 
     listener = models.ForeignKey(Listener, on_delete=models.PROTECT, related_name="payments")
@@ -216,7 +216,7 @@ class Payment(models.Model):
     period_end = models.DateTimeField()
     idempotency_key = models.CharField(max_length=80, unique=True)
 
-    objects = ChangeTrackedQuerySet.as_manager()
+    objects = RevenueQuerySet.as_manager()
 
     class Meta:
         ordering = ["-paid_at", "-id"]
@@ -504,3 +504,31 @@ class PaymentRegionMonth(models.Model):
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} {self.region} plan {self.plan_id} {self.method}: {self.gross}"
+
+
+class RevenueChange(models.Model):
+    """A write to listeners, subscriptions or payments not yet read by a revenue refresh
+    (`billing.changes`): the listener whose state it may change and the first instant
+    it reaches. Neither is set when its reach is unknown."""
+
+    listener_id = models.BigIntegerField(null=True, blank=True)
+    since = models.DateTimeField(null=True, blank=True)
+    state = models.BooleanField(help_text="Whether it may change subscriber state (not only payments).")
+
+    def __str__(self) -> str:
+        return f"listener {self.listener_id} from {self.since}"
+
+
+class ListenerRevenueState(models.Model):
+    """Each counted listener's part of `SubscriberDay` on the last day it stores: what a
+    nightly run takes out of that day's groups for a listener whose rows changed since.
+    The day it stands for is its `RollupState` row's `last_day`."""
+
+    listener_id = models.BigIntegerField(primary_key=True)
+    country = models.CharField(max_length=2)
+    plan_id = models.BigIntegerField(null=True, blank=True)
+    signed_up = models.BooleanField()
+    arr_cents = models.BigIntegerField(help_text="12 x MRR in cents.")
+
+    def __str__(self) -> str:
+        return f"listener {self.listener_id}: {self.country} plan {self.plan_id}"

@@ -17,6 +17,9 @@ rows. Tables (models in `billing.models`):
   of `today` count.
 - `SubscriberRegionDay`, `PaymentRegionDay`, `PaymentRegionMonth`: the same summed per
   region, written in the same transactions; series without a country filter read them.
+- `ListenerRevenueState`: each counted listener's part of the last stored day's
+  `SubscriberDay` groups, for the next nightly run to take out of them when the
+  listener's rows changed.
 
 Recurring amounts are annualized (12 x MRR) so they stay exact two-decimal numbers; the
 KPIs divide by 12 once, after summing. The sweep over days keeps every listener's state
@@ -27,7 +30,8 @@ between two day starts, so a full refresh reads each subscription once.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from itertools import batched
@@ -52,9 +56,11 @@ from django.db.models import (
 from django.db.models.functions import Cast, Coalesce, Round, TruncDate
 
 from analytics.kpis import _time
+from analytics.models import RollupState
 from analytics.rollups import sources
 from analytics.rollups._sql import (
     EpochMicroseconds,
+    among,
     country_code,
     country_number,
     epoch_us,
@@ -64,9 +70,11 @@ from analytics.rollups._sql import (
     to_date,
 )
 from analytics.rollups._sql import d as _d
+from billing import changes
 from billing.models import (
     BillingPeriod,
     Listener,
+    ListenerRevenueState,
     MrrMonth,
     Payment,
     PaymentDay,
@@ -74,6 +82,7 @@ from billing.models import (
     PaymentRegionDay,
     PaymentRegionMonth,
     PaymentStatus,
+    RevenueChange,
     SubscriberDay,
     SubscriberRegionDay,
     Subscription,
@@ -105,6 +114,9 @@ _FACT_COLUMNS = ("attempts", "succeeded", "failed", "gross", "refunds")
 _Sub = tuple[int, int, int, int, int, int]
 _NEVER = 2**62
 _NO_PLAN = -1
+# A counted listener's part of its group's state: (country, plan), signed up (0/1),
+# paying (0/1), 12 x MRR in cents.
+_Part = tuple[tuple[str, int | None], int, int, int]
 
 
 def refresh(
@@ -116,38 +128,55 @@ def refresh(
     otherwise the window starts at the first day of the month before `today`'s month
     (subscriptions and refunds are often edited after the fact), or earlier when the
     last refresh is older than that. One transaction per day and per month, so pages
-    keep reading consistent days while a refresh runs. Without `full` or `since`, a
-    refresh that finds listeners, subscriptions and payments as the last one left them
-    (`analytics.rollups.sources`) writes nothing for the same `today`, and for a later
-    one only what the later `today` changes (`_advance`).
+    keep reading consistent days while a refresh runs.
+
+    Without `full` or `since`, a refresh that knows what changed since the last one
+    (nothing, or changes made through Django, each with its listener and reach:
+    `billing.changes`) builds on the stored rows (`_advance`): a nightly run writes the
+    new days, the open months, and the days and months of the changes. A change that
+    reaches further back than the last stored day's day before widens the window to its
+    month; one of unknown reach (rows added or edited in SQL) leaves the window as it is,
+    hence `since` after such edits.
     """
     written = dict.fromkeys(_TABLES, 0)
+    # The changes first: one recorded meanwhile is then seen by the marks and its rows
+    # are read below, and its record stays for the next refresh to apply again.
+    pending = _Pending.read()
     read_from = sources.marks(Listener, Subscription, Payment)
     first = _first_data_day()
     last_state_day = today + _time.ONE_DAY
     if first is None:
         with transaction.atomic():
-            for model in _TABLES.values():
+            for model in (*_TABLES.values(), ListenerRevenueState):
                 model.objects.all().delete()
-        sources.record(SOURCES_PART, read_from)
+            RollupState.objects.filter(module=_PARTS_STATE).delete()
+        _done(read_from, pending)
         return written
 
     watermark = SubscriberDay.objects.aggregate(last=Max("day"))["last"]
     # Every row comes from these tables and `today`: as the last refresh left them,
-    # they would give the same rows again, and a later `today` only adds to them.
+    # they would give the same rows again, and a later `today` only adds to them. Changed
+    # through Django, they say which listeners and from when (`billing.changes`).
     forced = full or since is not None
-    as_left = watermark is not None and sources.unchanged(SOURCES_PART, read_from)
-    if not forced and as_left and watermark <= last_state_day:
-        if watermark < last_state_day:
-            written.update(_advance(stored_through=watermark, today=today, progress=progress))
-        sources.record(SOURCES_PART, read_from)
-        return written
+    if not sources.unchanged(SOURCES_PART, read_from) and sources.grown_unmarked(SOURCES_PART, read_from):
+        pending = _Pending.unknown(pending.ids)
+    if not forced and pending.known and watermark is not None and watermark <= last_state_day:
+        if watermark < last_state_day or pending.ids:
+            advanced = _advance(stored_through=watermark, today=today, pending=pending, progress=progress)
+        else:
+            advanced = {}
+        if advanced is not None:
+            written.update(advanced)
+            _done(read_from, pending)
+            return written
     if full or watermark is None:
         begin = first
     elif since is not None:
         begin = since
     else:
         begin = min(_time.add_months(_time.month_start(today), -1), watermark)
+        if pending.since is not None:
+            begin = min(begin, _time.local_date(pending.since))
     begin = _time.month_start(max(begin, first))
     begin = min(begin, _time.month_start(today))
     last_payment_day = max(today, _last_payment_day() or today)
@@ -177,33 +206,87 @@ def refresh(
             for model in _TABLES.values():
                 period = "day" if hasattr(model, "day") else "month"
                 model.objects.filter(**{f"{period}__lt": begin}).delete()
-    sources.record(SOURCES_PART, read_from)
+    _done(read_from, pending)
     return written
 
 
-def _advance(*, stored_through: date, today: date, progress: Progress | None) -> dict[str, int]:
-    """What a later `today` changes when no source row did since the last refresh,
-    whose subscriber state reaches `stored_through` (the day after its `today`): the
-    state of the days after it, the MRR movements of the months it left open and of
-    those begun since, and the trials ended since. Payments carry their own days and
-    were all summed.
+@dataclass(frozen=True)
+class _Pending:
+    """The changes recorded since the last refresh (`billing.changes`), summed up."""
 
-    Built on the stored rows, moved by the listeners with a sign-up, a start, an end or
-    a first paid instant since (a few thousand a day at 10M events). When the stored
-    rows do not line up (no state, or a month row as of another day), by sweeping every
-    subscription to the instants concerned. All in one transaction: a run stopped
-    halfway leaves the rows as they were, for the next one to build on."""
+    ids: tuple[int, ...]  # their rows, deleted once read
+    known: bool  # every change says whom and from when
+    listeners: frozenset[int]  # whose subscriber state may have changed
+    state_since: datetime | None  # the first instant those reach
+    since: datetime | None  # the first instant any reaches, payments included
+
+    @classmethod
+    def read(cls) -> _Pending:
+        rows = changes.pending()
+        known = all(since is not None for _, _, since, _ in rows)
+        if not known:
+            return cls.unknown(tuple(row[0] for row in rows))
+        state = [row for row in rows if row[3]]
+        return cls(
+            ids=tuple(row[0] for row in rows),
+            known=True,
+            listeners=frozenset(row[1] for row in state if row[1] is not None),
+            state_since=min((row[2] for row in state), default=None),
+            since=min((row[2] for row in rows), default=None),
+        )
+
+    @classmethod
+    def unknown(cls, ids: tuple[int, ...]) -> _Pending:
+        return cls(ids=ids, known=False, listeners=frozenset(), state_since=None, since=None)
+
+
+def _done(read_from: sources.Marks, pending: _Pending) -> None:
+    """Remember what this refresh read: the tables' marks and the changes it used up."""
+    sources.record(SOURCES_PART, read_from)
+    for rows in _with_ids(RevenueChange.objects, "id", pending.ids):
+        rows.delete()
+
+
+def _advance(
+    *, stored_through: date, today: date, pending: _Pending, progress: Progress | None
+) -> dict[str, int] | None:
+    """What a later `today`, and the changes recorded since the last refresh, change in
+    rows whose subscriber state reaches `stored_through` (the day after its `today`):
+    that day's state, the state of the days after it, the MRR movements of the months
+    it left open and of those begun since, the payments of the days the changes reach,
+    and the trials ended since. None (nothing written) when a change reaches further
+    back than `stored_through`'s day before: the window is recomputed instead.
+
+    Built on the stored rows, moved by the listeners with a recorded change or with a
+    sign-up, a start, an end or a first paid instant since (a few thousand a day at 10M
+    events). When nothing changed but the stored rows do not line up (no state, or a
+    month row as of another day), by sweeping every subscription to the instants
+    concerned. All in one transaction: a run stopped halfway leaves the rows as they
+    were, for the next one to build on."""
+    day_before = _time.day_start(stored_through - _time.ONE_DAY)
+    if pending.state_since is not None and pending.state_since <= day_before:
+        return None
     with transaction.atomic():
-        written = _advance_from_stored(stored_through=stored_through, today=today)
+        written = _advance_from_stored(stored_through=stored_through, today=today, changed=pending.listeners)
         if written is None:
+            if pending.ids:
+                return None
             written = _advance_by_sweep(stored_through=stored_through, today=today, progress=progress)
+        if pending.since is not None:
+            for table, count in _refresh_payments(first=_time.local_date(pending.since), today=today).items():
+                written[table] = written.get(table, 0) + count
+        trials_from = stored_through
+        if pending.state_since is not None:
+            trials_from = min(trials_from, _time.local_date(pending.state_since))
         written["trial_months"] = _refresh_trials(
-            begin=_time.month_start(stored_through), today=today, progress=progress
+            begin=_time.month_start(trials_from), today=today, progress=progress
         )
     return written
 
 
-def _advance_from_stored(*, stored_through: date, today: date) -> dict[str, int] | None:
+def _advance_from_stored(
+    *, stored_through: date, today: date, changed: frozenset[int]
+) -> dict[str, int] | None:
     last_state_day = today + _time.ONE_DAY
     first_open = _time.month_start(stored_through)
     # The base: the state of `stored_through`, and the MRR month open at it (as of it),
@@ -220,17 +303,20 @@ def _advance_from_stored(*, stored_through: date, today: date) -> dict[str, int]
     # would make the last day with rows an earlier one).
     if set(MrrMonth.objects.filter(month=based_on).values_list("as_of", flat=True)) - {stored_through}:
         return None
+    # The changed listeners' parts in those rows, as they were stored.
+    kept = _kept_parts_day() == stored_through
+    if changed and not kept:
+        return None
     stored_month = {
         row[0]: [*(int(value * 100) for value in row[1:8]), *row[8:]]
         for row in MrrMonth.objects.filter(month=based_on).values_list("country", *_MRR_COLUMNS)
     }
-    if based_on != first_open:
-        stored_month = _opened(stored_month)
 
-    # The listeners whose state moved since: a sign-up, a start, an end or a first paid
-    # instant after the stored state's instant.
+    # The listeners whose state moved since: a recorded change, or a sign-up, a start,
+    # an end or a first paid instant after the stored state's instant.
     since, until = _time.day_start(stored_through), _time.day_start(last_state_day)
-    moved = set(
+    moved = set(changed)
+    moved.update(
         Listener.objects.filter(signed_up_at__gt=since, signed_up_at__lte=until).values_list("id", flat=True)
     )
     # A first paid instant is the trial's end or the start: each bound read off its own
@@ -244,30 +330,60 @@ def _advance_from_stored(*, stored_through: date, today: date) -> dict[str, int]
     )
     listeners: dict[int, tuple[str, int]] = {}
     subs: dict[int, list[_Sub]] = defaultdict(list)
-    for chunk in _chunks(sorted(moved)):
-        for listener_id, country, signed_up_at in Listener.objects.filter(id__in=chunk).values_list(
-            "id", "country", "signed_up_at"
-        ):
+    for rows in _with_ids(Listener.objects, "id", moved):
+        for listener_id, country, signed_up_at in rows.values_list("id", "country", "signed_up_at"):
             listeners[listener_id] = (country, epoch_us(signed_up_at))
-        for listener_id, *sub in _read_subs(Subscription.objects.filter(listener_id__in=chunk)).tolist():
+    for rows in _with_ids(Subscription.objects, "listener_id", moved):
+        for listener_id, *sub in _read_subs(rows).tolist():
             subs[listener_id].append(tuple(sub))
 
-    def contribution(listener_id: int, at: int) -> tuple[tuple[str, int | None], int, int, int]:
+    def contribution(listener_id: int, at: int) -> _Part | None:
+        if listener_id not in listeners:  # deleted
+            return None
         country, signed_up = listeners[listener_id]
         plan_id, arr = _state(subs.get(listener_id, ()), at)
+        if signed_up > at and not arr:
+            return None
         return (country, plan_id), 1 if signed_up <= at else 0, 1 if arr else 0, arr
 
+    def move(old: _Part | None, new: _Part | None) -> None:
+        for part, sign in ((old, -1), (new, 1)):
+            if part is not None:
+                group = groups[part[0]]
+                for n, value in enumerate(part[1:]):
+                    group[n] += sign * value
+
     written: dict[str, int] = defaultdict(int)
-    counted = {listener_id: contribution(listener_id, epoch_us(since)) for listener_id in listeners}
+    counted = {listener_id: contribution(listener_id, epoch_us(since)) for listener_id in moved}
+    stored_parts = _kept_parts(moved) if kept else counted
+    # A change since the stored state's instant moves that day's groups too.
+    for listener_id in changed:
+        move(stored_parts.get(listener_id), counted[listener_id])
+    if changed:
+        stored_day = _stored_days(stored_through, stored_through + _time.ONE_DAY)
+        for table, count in _write_day(stored_through, groups, None, stored_day).items():
+            written[table] += count
+        stored_month = _moved_month(
+            stored_month,
+            month=based_on,
+            moves={
+                listener_id: (stored_parts.get(listener_id), counted[listener_id])
+                for listener_id in changed
+                if stored_parts.get(listener_id) != counted[listener_id]
+            },
+            subs=subs,
+        )
+        if based_on != first_open:
+            written["mrr_months"] += _replace_mrr_month(based_on, stored_through, stored_month)
+    if based_on != first_open:
+        stored_month = _opened(stored_month)
+
     for day in _time.days(stored_through + _time.ONE_DAY, last_state_day + _time.ONE_DAY):
         at = epoch_us(_time.day_start(day))
         for listener_id, old in counted.items():
             new = contribution(listener_id, at)
             if old != new:
-                for (key, *values), sign in ((old, -1), (new, 1)):
-                    group = groups[key]
-                    for n, value in enumerate(values):
-                        group[n] += sign * value
+                move(old, new)
                 counted[listener_id] = new
         for table, count in _write_day(day, groups, None, {}).items():
             written[table] += count
@@ -294,7 +410,114 @@ def _advance_from_stored(*, stored_through: date, today: date) -> dict[str, int]
             _add_movement(row, at_start, now, returning=listener_id in returning)
         written["mrr_months"] += _replace_mrr_month(month, as_of, totals)
         stored_month, month, month_from = _opened(totals), as_of, end
+
+    if kept:
+        _keep_parts(counted, day=last_state_day)
     return dict(written)
+
+
+def _moved_month(
+    stored: dict[str, list[int]],
+    *,
+    month: date,
+    moves: dict[int, tuple[_Part | None, _Part | None]],
+    subs: dict[int, list[_Sub]],
+) -> dict[str, list[int]]:
+    """An MRR month row as of the stored state's instant, with each listener of `moves`
+    moved from its stored part at that instant to its part now: its 12 x MRR at the
+    month's start is as it was (a change reaches no further back than the day before),
+    its end and country may differ."""
+    totals = defaultdict(lambda: [0] * 10, {country: list(row) for country, row in stored.items()})
+    start = epoch_us(_time.day_start(month))
+    at_start = {listener_id: _state(subs.get(listener_id, ()), start)[1] for listener_id in moves}
+    returning = _paid_before([i for i, arr in at_start.items() if arr == 0], _time.day_start(month))
+    for listener_id, parts in moves.items():
+        for part, sign in zip(parts, (-1, 1), strict=True):
+            if part is not None:
+                (country, _), *_, arr = part
+                _add_movement(
+                    totals[country], at_start[listener_id], arr, returning=listener_id in returning, sign=sign
+                )
+    return dict(totals)
+
+
+# Each counted listener's part of the last stored day's state, for the next nightly run.
+_PARTS_STATE = "revenue-listeners"  # its `RollupState` row: `last_day` is the day they stand for
+
+
+def _kept_parts_day() -> date | None:
+    return RollupState.objects.filter(module=_PARTS_STATE).values_list("last_day", flat=True).first()
+
+
+def _kept_parts(listener_ids: Iterable[int]) -> dict[int, _Part]:
+    parts = {}
+    for rows in _with_ids(ListenerRevenueState.objects, "listener_id", listener_ids):
+        for listener_id, country, plan_id, signed_up, arr in rows.values_list(
+            "listener_id", "country", "plan_id", "signed_up", "arr_cents"
+        ):
+            parts[listener_id] = ((country, plan_id), 1 if signed_up else 0, 1 if arr else 0, arr)
+    return parts
+
+
+def _keep_every_part(columns: tuple[np.ndarray, ...], *, day: date) -> None:
+    """Store the parts of a sweep (`_Sweep.part_columns`) as every listener's part on
+    `day`, writing only the rows that differ from those stored."""
+    never = Value(_NO_PLAN, output_field=BigIntegerField())
+    signed = Case(When(signed_up=True, then=1), default=0, output_field=BigIntegerField())
+    stored = np.stack(
+        int_columns(
+            ListenerRevenueState.objects.all(),
+            F("listener_id"),
+            country_number("country"),
+            Coalesce(F("plan_id"), never),
+            signed,
+            F("arr_cents"),
+        ),
+        axis=1,
+    )
+    fresh = np.stack(columns, axis=1)
+    stored = stored[np.argsort(stored[:, 0])]
+    # Rows of `fresh` that are stored as they are, and stored rows still there.
+    at = np.minimum(np.searchsorted(stored[:, 0], fresh[:, 0]), max(len(stored) - 1, 0))
+    same = (stored[at] == fresh).all(axis=1) if len(stored) else np.zeros(len(fresh), dtype=bool)
+    gone = stored[~np.isin(stored[:, 0], fresh[:, 0]), 0]
+    changed = fresh[~same]
+    for rows in _with_ids(
+        ListenerRevenueState.objects, "listener_id", [*gone.tolist(), *changed[:, 0].tolist()]
+    ):
+        rows.delete()
+    insert_rows(
+        ListenerRevenueState,
+        ("listener_id", "country", "plan_id", "signed_up", "arr_cents"),
+        [
+            (
+                listener_id,
+                country_code(country),
+                None if plan_id == _NO_PLAN else plan_id,
+                bool(signed_up),
+                arr,
+            )
+            for listener_id, country, plan_id, signed_up, arr in changed.tolist()
+        ],
+    )
+    RollupState.objects.update_or_create(module=_PARTS_STATE, defaults={"last_day": day})
+
+
+def _keep_parts(parts: dict[int, _Part | None], *, day: date) -> None:
+    """Store `parts` as the given listeners' parts on `day`, in the caller's transaction."""
+    ids = sorted(parts)
+    for rows in _with_ids(ListenerRevenueState.objects, "listener_id", ids):
+        rows.delete()
+    insert_rows(
+        ListenerRevenueState,
+        ("listener_id", "country", "plan_id", "signed_up", "arr_cents"),
+        [
+            (listener_id, part[0][0], part[0][1], bool(part[1]), part[3])
+            for listener_id in ids
+            if (part := parts.get(listener_id)) is not None
+        ],
+    )
+    RollupState.objects.update_or_create(module=_PARTS_STATE, defaults={"last_day": day})
 
 
 def _opened(closed: dict[str, list[int]]) -> dict[str, list[int]]:
@@ -329,6 +552,7 @@ def _advance_by_sweep(*, stored_through: date, today: date, progress: Progress |
                     written[table] += count
         if progress:
             progress("billing: days", index + 1, len(instants))
+    _keep_every_part(sweep.part_columns(), day=last_state_day)
     return dict(written)
 
 
@@ -402,6 +626,37 @@ def _refresh_days(
             progress("billing: days", index + 1, len(days))
     with transaction.atomic():
         for table, count in _write_payment_month(_time.month_start(last_day), facts).items():
+            written[table] += count
+        _keep_every_part(sweep.part_columns(), day=last_state_day)
+    return dict(written)
+
+
+def _refresh_payments(*, first: date, today: date) -> dict[str, int]:
+    """The payment rows of the days from `first` on, and of their months: what changes
+    to payments (or to the subscriptions and listeners they are labelled by) since
+    `first` change."""
+    stored_last = PaymentDay.objects.aggregate(last=Max("day"))["last"]
+    last = max(today, _last_payment_day() or today, stored_last or today)
+    labels = _Labels()
+    written: dict[str, int] = defaultdict(int)
+    for month in _time.months(_time.month_start(first), last + _time.ONE_DAY):
+        lo, hi = max(first, month), min(_time.add_months(month, 1), last + _time.ONE_DAY)
+        facts = _payment_facts(lo, hi, labels)
+        stored = _stored_days(lo, hi)
+        for day in _time.days(lo, hi):
+            for table, count in _write_day(day, None, facts.get(day, {}), stored).items():
+                written[table] += count
+        # The month's rows: its days summed, those kept and those just written.
+        totals = {
+            (country, plan_id, method): dict(zip(_FACT_COLUMNS, values, strict=True))
+            for country, plan_id, method, *values in PaymentDay.objects.filter(
+                day__gte=month, day__lt=_time.add_months(month, 1)
+            )
+            .values_list("country", "plan_id", "method")
+            .annotate(*(Sum(column) for column in _FACT_COLUMNS))
+            .order_by()
+        }
+        for table, count in _write_payment_month(month, {month: totals}).items():
             written[table] += count
     return dict(written)
 
@@ -484,7 +739,31 @@ def _by_region(facts: dict[_FactKey, _Facts], *, methods: bool = True) -> dict[t
     return dict(totals)
 
 
-class _Sweep:
+class _Labels:
+    """The country of listeners and the plan of subscriptions, read as asked for."""
+
+    def __init__(self) -> None:
+        self.country_of: dict[int, str] = {}
+        self._plan_of: dict[int, int] = {}
+
+    def countries_of(self, listener_ids: set[int]) -> dict[int, str]:
+        """The country of each listener, read for those not known yet (a sweep knows the
+        listeners of its read; some may have signed up since, with payments to label)."""
+        return self._with_missing(self.country_of, listener_ids, Listener.objects, "country")
+
+    def plans_of(self, subscription_ids: set[int]) -> dict[int, int]:
+        """The plan of each subscription, read for those not known yet (a sweep leaves
+        out those over before its first day, or started since its read)."""
+        return self._with_missing(self._plan_of, subscription_ids, Subscription.objects, "plan_id")
+
+    @staticmethod
+    def _with_missing(known: dict[int, Any], ids: set[int], rows: QuerySet, column: str) -> dict[int, Any]:
+        for some in _with_ids(rows, "id", ids - known.keys()):
+            known.update(some.values_list("id", column))
+        return known
+
+
+class _Sweep(_Labels):
     """Every listener's subscription state at successive day starts.
 
     A listener's state at instant t (its group and 12 x MRR) depends only on its
@@ -502,6 +781,9 @@ class _Sweep:
         self._changed: dict[int, set[int]] = defaultdict(set)
         self._changed_before: set[int] = set()
         self._first_state: tuple[list[str], list[int], list[bool], list[int]] = ([], [], [], [])
+        # Every listener (by id) and its country number; plan, signed up and 12 x MRR at
+        # the first boundary (`_start_at`).
+        self._first_columns: tuple[np.ndarray, ...] = tuple(np.zeros(0, dtype=np.int64) for _ in range(5))
         self._position: dict[int, int] = {}
 
         # Integer columns, read without a Python object per value.
@@ -527,7 +809,8 @@ class _Sweep:
             return
 
         first = self.boundaries[0]
-        self._start_at(first, ids, (countries, country_index, codes), signups, subs)
+        plans, signed, arrs = self._start_at(first, ids, (countries, country_index, codes), signups, subs)
+        self._first_columns = (ids, country_numbers, plans, signed, arrs)
         # A listener's state at boundary k includes every event at or before it.
         bounds = np.array(self.boundaries, dtype=np.int64)
         for owners, instants in (
@@ -550,9 +833,10 @@ class _Sweep:
         country: tuple[list[str], np.ndarray, list[str]],
         signups: np.ndarray,
         subs: np.ndarray,
-    ) -> None:
-        """Every listener's state at instant `at`, as `_update` would find it one by one.
-        `country`: each listener's code, the index of its code in `codes`, and `codes`."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every listener's state at instant `at`, as `_update` would find it one by one;
+        returns each listener's plan, signed up (0/1) and 12 x MRR. `country`: each
+        listener's code, the index of its code in `codes`, and `codes`."""
         countries, country_ids, codes = country
         owner = np.searchsorted(ids, subs[:, 0])
         start, end, paid_from, sub_arr, sub_id, plan_id = subs[:, 1:].T
@@ -589,6 +873,7 @@ class _Sweep:
         # the listener first changes.
         self._first_state = (countries, plan.tolist(), signed.tolist(), arr.tolist())
         self._position = dict(zip(ids.tolist(), range(len(ids)), strict=True))
+        return plan, signed.astype(np.int64), arr
 
     def _first_contribution(self, listener_id: int) -> tuple[tuple[str, int | None], int, int, int] | None:
         countries, plans, signed, arrs = self._first_state
@@ -598,21 +883,17 @@ class _Sweep:
         plan_id = None if plans[i] == _NO_PLAN else plans[i]
         return (countries[i], plan_id), 1 if signed[i] else 0, 1 if arrs[i] else 0, arrs[i]
 
-    def countries_of(self, listener_ids: set[int]) -> dict[int, str]:
-        """The country of each listener, read for those who signed up since the sweep's
-        read (their payments may be in the window)."""
-        return self._with_missing(self.country_of, listener_ids, Listener.objects, "country")
-
-    def plans_of(self, subscription_ids: set[int]) -> dict[int, int]:
-        """The plan of each subscription, read for those the sweep left out (over
-        before its first day, or started since its read)."""
-        return self._with_missing(self._plan_of, subscription_ids, Subscription.objects, "plan_id")
-
-    @staticmethod
-    def _with_missing(known: dict[int, Any], ids: set[int], rows: QuerySet, column: str) -> dict[int, Any]:
-        for chunk in _chunks(sorted(ids - known.keys())):
-            known.update(rows.filter(id__in=chunk).values_list("id", column))
-        return known
+    def part_columns(self) -> tuple[np.ndarray, ...]:
+        """Every counted listener's part at the boundary last advanced to, as columns:
+        listener, `country_number`, plan (`_NO_PLAN`: none), signed up (0/1), 12 x MRR."""
+        ids, countries, plans, signed, arrs = (column.copy() for column in self._first_columns)
+        moved = np.fromiter(self._changed_before, dtype=np.int64, count=len(self._changed_before))
+        for listener_id, at in zip(moved.tolist(), np.searchsorted(ids, moved).tolist(), strict=True):
+            part = self._contribution.get(listener_id)
+            (_, plan_id), signed[at], _, arrs[at] = part or ((None, None), 0, 0, 0)
+            plans[at] = _NO_PLAN if plan_id is None else plan_id
+        counted = (signed > 0) | (arrs > 0)
+        return tuple(column[counted] for column in (ids, countries, plans, signed, arrs))
 
     def advance(self, index: int) -> None:
         """Move the state to boundary `index`; boundaries must be visited in order."""
@@ -700,19 +981,24 @@ def _paid_before(listener_ids: list[int], instant: datetime) -> set[int]:
         .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=F("paid_from")))
     )
     found: set[int] = set()
-    for chunk in _chunks(listener_ids):
-        found.update(
-            subscriptions.filter(listener_id__in=chunk)
-            .values_list("listener_id", flat=True)
-            .distinct()
-            .order_by()
-        )
+    for rows in _with_ids(subscriptions, "listener_id", listener_ids):
+        found.update(rows.values_list("listener_id", flat=True).distinct().order_by())
     return found
 
 
-def _chunks(ids: list[int]) -> Iterator[tuple[int, ...]]:
-    """`ids` in batches short enough for one `IN (...)` (SQLite caps a query's parameters)."""
-    return batched(ids, min(5000, (connection.features.max_query_params or 5000) - 10))
+def _with_ids(rows: QuerySet, field: str, ids: Iterable[int]) -> Iterator[QuerySet]:
+    """`rows` narrowed to those whose `field` is one of `ids`: on PostgreSQL in one query
+    with a single array parameter (binding thousands of `IN` placeholders took longer
+    than the query); elsewhere in batches short enough for `IN` (SQLite caps a query's
+    parameters)."""
+    ids = sorted(set(ids))
+    if not ids:
+        return
+    if connection.vendor == "postgresql":
+        yield among(rows, field, np.array(ids, dtype=np.int64))
+        return
+    for batch in batched(ids, min(5000, (connection.features.max_query_params or 5000) - 10)):
+        yield rows.filter(**{f"{field}__in": batch})
 
 
 def _write_mrr_month(
@@ -784,13 +1070,13 @@ def _replace_mrr_month(month: date, as_of: date, totals: dict[str, list[int]]) -
     )
 
 
-def _payment_facts(first: date, stop: date, sweep: _Sweep) -> dict[date, dict[_FactKey, _Facts]]:
+def _payment_facts(first: date, stop: date, labels: _Labels) -> dict[date, dict[_FactKey, _Facts]]:
     """Per local day of `[first, stop)` and (country, plan, method): attempts, outcomes
     and gross by the day of the attempt, refunds by the day of the refund.
 
     The payments are grouped without their listener's country and subscription's plan,
-    which come from the sweep's tables: joined in the database, PostgreSQL hashed every
-    subscription and listener to label a few thousand payments."""
+    which come from `labels` (a sweep's tables): joined in the database, PostgreSQL
+    hashed every subscription and listener to label a few thousand payments."""
     start, end = _time.day_bounds(first, stop)
     zone = _time.reporting_zone()
     cents = Cast(Round(F("amount") * 100), BigIntegerField())
@@ -816,8 +1102,8 @@ def _payment_facts(first: date, stop: date, sweep: _Sweep) -> dict[date, dict[_F
         .order_by()
     )
     rows = [*attempts, *refunds]
-    country_of = sweep.countries_of({row[1] for row in rows})
-    plan_of = sweep.plans_of({row[2] for row in rows})
+    country_of = labels.countries_of({row[1] for row in rows})
+    plan_of = labels.plans_of({row[2] for row in rows})
     days: dict[object, date] = {}
     totals: dict[date, dict[_FactKey, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0] * 5))
     for local_day, listener_id, subscription_id, method, *counts in attempts:

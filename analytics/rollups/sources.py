@@ -13,6 +13,9 @@ delete made through Django (the admin, imports, services: by signals; bulk `upda
 which rows added by a bulk load (the seed's COPY) raise too, and the reporting time
 zone. Rows edited or deleted in raw SQL are not seen: run `refresh_rollups --since` or
 `--full` after such edits, as after deleting events.
+
+Writes to listeners, subscriptions and payments also record which listeners they
+concern and from when (`billing.changes`), so the revenue refresh knows where.
 """
 
 from __future__ import annotations
@@ -82,6 +85,19 @@ def unchanged(part: str, now: Marks) -> bool:
     """Whether `part`'s last completed refresh read the tables as `now` marks them."""
     seen = RollupState.objects.filter(module=part).values_list("sources_seen", flat=True).first()
     return seen == now
+
+
+def grown_unmarked(part: str, now: Marks) -> bool:
+    """Whether a table of `now` has a higher id than `part`'s last refresh read with the
+    same version: rows added without Django (a bulk load), which no change record names.
+    True when there is no last refresh to compare with."""
+    seen = RollupState.objects.filter(module=part).values_list("sources_seen", flat=True).first()
+    if not seen:
+        return True
+    before, after = json.loads(seen), json.loads(now)
+    if before.pop("time_zone", None) != after.pop("time_zone", None) or before.keys() != after.keys():
+        return True
+    return any(before[label][0] == after[label][0] and before[label] != after[label] for label in after)
 
 
 def record(part: str, now: Marks) -> None:

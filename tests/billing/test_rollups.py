@@ -6,10 +6,11 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from analytics.kpis import _time
 from analytics.rollups._sql import EpochMicroseconds
+from analytics.rollups.sources import mark_changed
 from billing import rollups
 from billing.models import (
     Listener,
@@ -53,24 +54,6 @@ def dump() -> dict[str, list[tuple]]:
             model.objects.values_list(*names), key=lambda row: tuple(str(v) for v in row)
         )
     return out
-
-
-@pytest.fixture
-def small():
-    """L1 (SE) on premium from Jan 10 with a failed payment retried and refunded;
-    L2 (US) without subscription; L3 (US) on an annual plan with a trial to Feb 3."""
-    premium = make_plan("premium", price="10.00")
-    annual = make_plan("annual", price="120.00", billing_period="annual")
-    one = make_listener(country="SE", signed_up_at=at(2026, 1, 1))
-    make_listener(country="US", signed_up_at=at(2026, 1, 5))
-    three = make_listener(country="US", signed_up_at=at(2026, 1, 5))
-    sub = make_subscription(one, premium, started_at=at(2026, 1, 10))
-    make_payment(sub, paid_at=at(2026, 1, 10))
-    make_payment(sub, paid_at=at(2026, 2, 10), status=PaymentStatus.FAILED)
-    make_payment(sub, paid_at=at(2026, 2, 11), status=PaymentStatus.REFUNDED, refunded_at=at(2026, 2, 12))
-    yearly = make_subscription(three, annual, started_at=at(2026, 1, 20), trial_ends_at=at(2026, 2, 3))
-    make_payment(yearly, paid_at=at(2026, 2, 3), method="paypal")
-    return {"premium": premium, "annual": annual}
 
 
 def test_refresh_writes_the_rollup_rows(small):
@@ -254,9 +237,25 @@ def test_default_refresh_starts_at_the_last_refresh_when_it_is_older(small):
     assert incremental == dump()
 
 
-def test_changes_before_the_window_need_since(small):
+def test_a_change_before_the_window_made_through_django_widens_it(small):
     rollups.refresh(full=True, today=date(2026, 3, 5))
+    # Recorded with its reach (from Jan 10, the old start): the window starts in January.
     Subscription.objects.filter(listener__country="SE").update(started_at=at(2026, 1, 12))
+    rollups.refresh(today=date(2026, 3, 5))
+    assert SubscriberDay.objects.get(day=date(2026, 1, 11), country="SE").plan_id is None
+    incremental = dump()
+    rollups.refresh(full=True, today=date(2026, 3, 5))
+    assert incremental == dump()
+
+
+def test_changes_before_the_window_made_in_raw_sql_need_since(small):
+    rollups.refresh(full=True, today=date(2026, 3, 5))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Subscription._meta.db_table} SET started_at = %s WHERE listener_id = %s",
+            [at(2026, 1, 12), Listener.objects.get(country="SE").id],
+        )
+    mark_changed(Subscription)  # what a raw edit leaves: the table changed, no more
     rollups.refresh(today=date(2026, 3, 5))  # window from Feb 1: January is kept as it was
     assert SubscriberDay.objects.get(day=date(2026, 1, 11), country="SE").plan_id is not None
     rollups.refresh(since=date(2026, 1, 11), today=date(2026, 3, 5))  # from Jan 1

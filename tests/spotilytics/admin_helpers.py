@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.contrib.auth.models import Group, User
 from django.db.models import (
     BinaryField,
+    BooleanField,
     CharField,
     DateField,
     DateTimeField,
@@ -142,6 +143,8 @@ def _rollup_row(model: type[Model], world: dict[type[Model], Model], n: int, day
         elif isinstance(field, IntegerField):
             # Small counts satisfy the tables' check constraints; keys vary with the call.
             values[field.name] = n if field.primary_key else 1
+        elif isinstance(field, BooleanField):
+            values[field.name] = True
         elif isinstance(field, DecimalField):
             values[field.name] = 0  # amounts that must add up (MRR movements) do so at 0
         elif isinstance(field, BinaryField):
