@@ -8,18 +8,21 @@ appends plays as they happen holds them; see `_events_in_time_order`), then:
 
 1. `refresh_rollups --full`, timed, with the time of each of its three modules (they run
    at the same time on PostgreSQL: the total is the wall time, not their sum);
-2. the daily refresh after a day of new events, twice: the events of the last day with
-   data are held back in a side table while the rollups are refreshed without them, then
-   put back as new rows (new ids, as a day's events arrive), and a plain
+2. the daily refresh after a day of new events, three times: the events of the last day
+   with data are held back in a side table while the rollups are refreshed without them,
+   then put back as new rows (new ids, as a day's events arrive), and a plain
    `refresh_rollups` is timed the same way (the rebuilt day is left as it was: the next
    run restores a side table an interrupted run left behind). First as a nightly run
    sees it: the refresh without the day was for the day before (`--today`), so the timed
-   one moves `today` on by a day, which makes the revenue module recompute its window
-   (subscriber state, MRR movements and trials depend on `today`). Then as a run later
-   the same day sees it: both refreshes for the last day. The event and rollup tables
-   are vacuumed first: the held-back rows' deletion, and the refresh without them, leave
-   dead rows and index entries that arriving events never leave, and every refresh
-   statement reading the day would wade through them;
+   one moves `today` on by a day (subscriber state, MRR movements and trials depend on
+   `today`). Then the same nightly run after that day's billing writes too: the day's
+   sign-ups, subscriptions started and ended, payments and refunds are held back as
+   well (`_hold_back_business`) and written again through Django before the timed run,
+   as the day wrote them (`_replay_business`). Then as a run later the same day sees
+   it: both refreshes for the last day. The event and rollup tables are vacuumed first:
+   the held-back rows' deletion, and the refresh without them, leave dead rows and
+   index entries that arriving events never leave, and every refresh statement reading
+   the day would wade through them;
 3. a one-day incremental refresh of the last day with data (`--since` that day) when
    nothing changed, timed the same way;
 4. for every KPI in the registry, over the last `--days` days up to the last day with
@@ -157,10 +160,10 @@ def _put_back_events() -> None:
 # it holds). Payments and subscriptions made that day are taken out whole; the others
 # are the values the day's writes set, put back by `_replay_business`.
 _HELD_BUSINESS = (
+    ("bench_held_ends", "billing.subscription", "ended_at"),  # before a new one opens
     ("bench_held_subscriptions", "billing.subscription", "rows"),
     ("bench_held_payments", "billing.payment", "rows"),
     ("bench_held_signups", "billing.listener", "signed_up_at"),
-    ("bench_held_ends", "billing.subscription", "ended_at"),
     ("bench_held_refunds", "billing.payment", "status, refunded_at"),
 )
 
@@ -168,7 +171,8 @@ _HELD_BUSINESS = (
 def _hold_back_business(day) -> int:
     """Undo the billing writes of local day `day` and later, in SQL (which records no
     change), keeping them in side tables: payments made and subscriptions started are
-    deleted; the ends and refunds of older rows are cleared; listeners who signed up
+    deleted; the ends (on the day: when an end later on was set is not known) and
+    refunds of older rows are cleared; listeners who signed up
     stay (other tables refer to them) but sign up at the day's last instant, after
     every instant the refresh without the day counts listeners at.
     Returns how many writes are held."""
@@ -176,7 +180,7 @@ def _hold_back_business(day) -> int:
 
     from analytics.kpis._time import day_start
 
-    start = day_start(day)
+    start, end = day_start(day), day_start(day + timedelta(days=1))
     held = 0
     with transaction.atomic(), connection.cursor() as cursor:
         steps = (
@@ -187,11 +191,13 @@ def _hold_back_business(day) -> int:
                 "SELECT id, signed_up_at FROM billing_listener WHERE signed_up_at >= %(start)s",
             ),
             (
-                # Not those whose listener holds another open subscription: one may be open.
+                # Not those whose listener holds another open subscription from before the
+                # day: one may be open.
                 "bench_held_ends",
                 "SELECT id, ended_at FROM billing_subscription s WHERE ended_at >= %(start)s "
-                "AND started_at < %(start)s AND NOT EXISTS (SELECT 1 FROM billing_subscription o "
-                "WHERE o.listener_id = s.listener_id AND o.ended_at IS NULL)",
+                "AND ended_at < %(end)s AND started_at < %(start)s AND NOT EXISTS "
+                "(SELECT 1 FROM billing_subscription o WHERE o.listener_id = s.listener_id "
+                "AND o.ended_at IS NULL AND o.started_at < %(start)s)",
             ),
             (
                 "bench_held_refunds",
@@ -200,7 +206,7 @@ def _hold_back_business(day) -> int:
             ),
         )
         for side, select in steps:
-            cursor.execute(f"CREATE TABLE {side} AS {select}", {"start": start})
+            cursor.execute(f"CREATE TABLE {side} AS {select}", {"start": start, "end": end})
             held += cursor.rowcount
         cursor.execute("DELETE FROM billing_payment WHERE id IN (SELECT id FROM bench_held_payments)")
         cursor.execute(
