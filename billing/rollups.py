@@ -584,6 +584,9 @@ def _refresh_days(
 ) -> dict[str, int]:
     written: dict[str, int] = defaultdict(int)
     last_day = max(last_state_day, last_payment_day)
+    # The listeners' kept parts stand for the last stored day until this rewrites it: a
+    # run stopped halfway leaves none, for the next run not to move the day by them.
+    RollupState.objects.filter(module=_PARTS_STATE).delete()
     days = _time.days(begin, last_day + _time.ONE_DAY)
     state_days = [day for day in days if day <= last_state_day]
     sweep = _Sweep(begin_instant=_time.day_start(begin), boundaries=[_time.day_start(d) for d in state_days])

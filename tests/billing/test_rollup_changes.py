@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from django.db import connection
 
 from analytics.models import RollupState
 from billing import rollups, services
@@ -163,3 +164,48 @@ def test_changes_without_the_kept_parts_recompute_the_window(small, monkeypatch)
     assert ListenerRevenueState.objects.count() == Listener.objects.count()
     rollups.refresh(full=True, today=date(2026, 2, 14))
     assert advanced == dump()
+
+
+def test_rows_added_in_sql_make_the_window_recompute(small, monkeypatch):
+    rollups.refresh(full=True, today=date(2026, 2, 13))
+    # A subscription added in SQL records nothing and raises no version, only the highest
+    # id; a payment saved through Django the same day records its own change.
+    two = Listener.objects.get(country="US", subscriptions__isnull=True)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Subscription._meta.db_table} (listener_id, plan_id, started_at, price, "
+            "billing_period, auto_renew, cancel_reason) VALUES (%s, %s, %s, %s, %s, %s, '')",
+            [two.id, small["premium"].id, at(2026, 1, 25), "10.00", "monthly", True],
+        )
+    make_payment(Subscription.objects.get(listener=two), paid_at=at(2026, 2, 13, 9))
+    windows = []
+    refresh_days = rollups._refresh_days
+    monkeypatch.setattr(
+        rollups,
+        "_refresh_days",
+        lambda **options: windows.append(options["begin"]) or refresh_days(**options),
+    )
+    rollups.refresh(today=date(2026, 2, 14))
+    assert windows == [date(2026, 1, 1)]
+    assert SubscriberDay.objects.get(day=date(2026, 2, 1), country="US", plan=small["premium"]).listeners == 1
+
+
+def test_a_window_stopped_halfway_leaves_no_parts_to_build_on(small, monkeypatch):
+    rollups.refresh(full=True, today=date(2026, 2, 13))
+
+    def stopped(*args, **kwargs):
+        raise RuntimeError("stopped")
+
+    monkeypatch.setattr(rollups, "_keep_every_part", stopped)
+    with pytest.raises(RuntimeError):
+        rollups.refresh(since=date(2026, 2, 1), today=date(2026, 2, 13))
+    assert rollups._kept_parts_day() is None
+    monkeypatch.undo()
+    # A change the next run could otherwise build on: it recomputes the window instead.
+    newcomer = make_listener(country="DE", signed_up_at=at(2026, 2, 13, 8))
+    make_subscription(newcomer, small["premium"], started_at=at(2026, 2, 13, 8))
+    rollups.refresh(today=date(2026, 2, 14))
+    advanced = dump()
+    rollups.refresh(full=True, today=date(2026, 2, 14))
+    assert advanced == dump()
+    assert rollups._kept_parts_day() == date(2026, 2, 15)
