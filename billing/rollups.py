@@ -355,7 +355,7 @@ def _advance_from_stored(
 
     written: dict[str, int] = defaultdict(int)
     counted = {listener_id: contribution(listener_id, epoch_us(since)) for listener_id in moved}
-    stored_parts = _kept_parts(moved) if kept else counted
+    stored_parts = _kept_parts(changed) if kept else counted
     # A change since the stored state's instant moves that day's groups too.
     for listener_id in changed:
         move(stored_parts.get(listener_id), counted[listener_id])
