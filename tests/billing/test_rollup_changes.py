@@ -35,6 +35,18 @@ def forbid_window(monkeypatch) -> None:
     monkeypatch.setattr(rollups, "_advance_by_sweep", window)
 
 
+def record_windows(monkeypatch) -> list[date]:
+    """The first day of each window the revenue refresh recomputes, as it goes."""
+    windows = []
+    refresh_days = rollups._refresh_days
+    monkeypatch.setattr(
+        rollups,
+        "_refresh_days",
+        lambda **options: windows.append(options["begin"]) or refresh_days(**options),
+    )
+    return windows
+
+
 def a_day_of_business(plans, day: date) -> None:
     """What a day brings, all within `day`: a sign-up with a trial, a new paid
     subscription and its payment, a cancellation at the period's end, a refund of an
