@@ -37,6 +37,12 @@ def forbid_window(monkeypatch) -> None:
 
 def record_windows(monkeypatch) -> list[date]:
     """The first day of each window the revenue refresh recomputes, as it goes."""
+    windows = record_windows(monkeypatch)
+    return windows
+
+
+def record_windows(monkeypatch) -> list[date]:
+    """The first day of each window the revenue refresh recomputes, as it goes."""
     windows = []
     refresh_days = rollups._refresh_days
     monkeypatch.setattr(
@@ -100,13 +106,7 @@ def test_changes_reaching_further_back_recompute_the_window(small, monkeypatch):
     rollups.refresh(full=True, today=date(2026, 2, 13))
     # A plan change reaches back to the subscription's start, in January.
     Subscription.objects.filter(listener__country="SE").update(plan=small["annual"])
-    windows = []
-    refresh_days = rollups._refresh_days
-    monkeypatch.setattr(
-        rollups,
-        "_refresh_days",
-        lambda **options: windows.append(options["begin"]) or refresh_days(**options),
-    )
+    windows = record_windows(monkeypatch)
     rollups.refresh(today=date(2026, 2, 14))
     assert windows == [date(2026, 1, 1)]
     changed = dump()
@@ -118,13 +118,7 @@ def test_a_change_of_unknown_reach_recomputes_the_window(small, monkeypatch):
     rollups.refresh(full=True, today=date(2026, 2, 13))
     Listener.objects.filter(country="SE").update(signed_up_at=at(2026, 2, 13, 9))
     RevenueChange.objects.create(listener_id=None, since=None, state=True)  # e.g. an update with F()
-    windows = []
-    refresh_days = rollups._refresh_days
-    monkeypatch.setattr(
-        rollups,
-        "_refresh_days",
-        lambda **options: windows.append(options["begin"]) or refresh_days(**options),
-    )
+    windows = record_windows(monkeypatch)
     rollups.refresh(today=date(2026, 2, 14))
     assert windows == [date(2026, 1, 1)]
     assert not RevenueChange.objects.exists()
@@ -190,13 +184,7 @@ def test_rows_added_in_sql_make_the_window_recompute(small, monkeypatch):
             [two.id, small["premium"].id, at(2026, 1, 25), "10.00", "monthly", True],
         )
     make_payment(Subscription.objects.get(listener=two), paid_at=at(2026, 2, 13, 9))
-    windows = []
-    refresh_days = rollups._refresh_days
-    monkeypatch.setattr(
-        rollups,
-        "_refresh_days",
-        lambda **options: windows.append(options["begin"]) or refresh_days(**options),
-    )
+    windows = record_windows(monkeypatch)
     rollups.refresh(today=date(2026, 2, 14))
     assert windows == [date(2026, 1, 1)]
     assert SubscriberDay.objects.get(day=date(2026, 2, 1), country="US", plan=small["premium"]).listeners == 1
