@@ -37,12 +37,6 @@ def forbid_window(monkeypatch) -> None:
 
 def record_windows(monkeypatch) -> list[date]:
     """The first day of each window the revenue refresh recomputes, as it goes."""
-    windows = record_windows(monkeypatch)
-    return windows
-
-
-def record_windows(monkeypatch) -> list[date]:
-    """The first day of each window the revenue refresh recomputes, as it goes."""
     windows = []
     refresh_days = rollups._refresh_days
     monkeypatch.setattr(
