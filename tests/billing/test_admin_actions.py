@@ -11,7 +11,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
-from billing.models import CancelReason, Payment, PaymentStatus, Subscription
+from billing.models import CancelReason, Payment, PaymentStatus, RevenueChange, Subscription
 from tests.factories import make_listener, make_payment, make_plan, make_subscription
 from tests.spotilytics.admin_helpers import admin_test_settings, admin_url
 
@@ -233,3 +233,27 @@ def test_payments_cannot_be_deleted_even_by_a_superuser(admin_client, payments):
     assert (delete_page.status_code, delete_post.status_code) == (403, 403)
     assert bulk.status_code == 302
     assert Payment.objects.count() == 3
+
+
+def test_the_actions_record_what_they_change_for_the_revenue_rollups(admin_client, payments, now):
+    first = payments[0].subscription
+    RevenueChange.objects.all().delete()
+    _post_action(
+        admin_client,
+        Subscription,
+        "cancel_subscriptions",
+        [first],
+        confirm="yes",
+        when="period_end",
+        reason=CancelReason.NOT_USING,
+    )
+    # Its state changes from the new end on; nothing before it.
+    assert list(RevenueChange.objects.values_list("listener_id", "since", "state")) == [
+        (first.listener_id, now + timedelta(days=10), True)
+    ]
+    RevenueChange.objects.all().delete()
+    _post_action(admin_client, Payment, "refund_payments", payments[:1], confirm="yes")
+    refunded_at = Payment.objects.get(pk=payments[0].pk).refunded_at
+    assert list(RevenueChange.objects.values_list("listener_id", "since", "state")) == [
+        (None, refunded_at, False)
+    ]

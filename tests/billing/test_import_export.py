@@ -12,7 +12,7 @@ from django.apps import apps
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from billing.models import Listener, Payment, PaymentStatus, Plan, Subscription, Tier
+from billing.models import Listener, Payment, PaymentStatus, Plan, RevenueChange, Subscription, Tier
 from billing.resources import ListenerResource, PaymentResource, PlanResource, SubscriptionResource
 from spotilytics.importing.exporting import csv_lines, export_rows
 from spotilytics.importing.runner import import_file
@@ -115,6 +115,23 @@ def test_subscription_export_imports_back_matched_by_listener_and_start():
     assert without_ids(
         _export(SubscriptionResource, Subscription.objects.order_by("started_at"))
     ) == without_ids(exported)
+
+
+def test_an_import_records_what_it_changes_for_the_revenue_rollups():
+    plan = make_plan()
+    ana = make_listener(email="ana@example.com")
+    make_subscription(ana, plan, started_at=at(2026, 1, 1))
+    exported = _export(SubscriptionResource, Subscription.objects.all())
+    Subscription.objects.all().delete()
+    RevenueChange.objects.all().delete()
+
+    assert _import(SubscriptionResource, exported).created == 1
+    assert list(RevenueChange.objects.values_list("listener_id", "since", "state")) == [
+        (ana.id, at(2026, 1, 1), True)
+    ]
+    RevenueChange.objects.all().delete()
+    assert _import(SubscriptionResource, exported).skipped == 1  # as it is: nothing to record
+    assert not RevenueChange.objects.exists()
 
 
 def test_subscription_without_price_takes_its_plans():
